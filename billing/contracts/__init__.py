@@ -1,0 +1,1 @@
+"""Payloads that cross the Temporal boundary (workflow inputs, signals, updates, queries, activities)."""
