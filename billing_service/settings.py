@@ -1,7 +1,8 @@
 """Process settings, read once from the environment (and `.env`).
 
-Only processes (worker, CLI, demo) read settings. Workflows never do, and activities receive what they
-need through their constructors, so secrets such as the SMTP password never enter workflow history.
+Only processes (worker, CLI, demo) read settings. Workflows never do, and activities receive
+what they need through their constructors, so secrets such as the SMTP password never enter
+workflow history.
 """
 
 from __future__ import annotations
