@@ -1,0 +1,85 @@
+"""One small module per pricing rule, behind one registry (Lago's charge models).
+
+`charge(component, quantity)` picks the rule by the component (recurring; graduated or volume
+by `tiers_mode`; package; per_unit) and returns the unrounded `ChargeResult`. For a recurring
+component the quantity is the proration factor (1 for a full period).
+"""
+
+from __future__ import annotations
+
+import decimal
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any
+
+from billing.catalog import (
+    AnyComponent,
+    PackageUsageComponent,
+    PerUnitUsageComponent,
+    RecurringComponent,
+    TieredUsageComponent,
+)
+from billing.charge_models.base import ChargeModel, ChargeResult, TierCharge, check_quantity
+from billing.charge_models.graduated import Graduated
+from billing.charge_models.package import Package
+from billing.charge_models.per_unit import PerUnit
+from billing.charge_models.recurring import Recurring
+from billing.charge_models.volume import Volume
+from billing.errors import PrecisionError
+from billing.money import to_decimal
+
+__all__ = [
+    "REGISTRY",
+    "ChargeModel",
+    "ChargeResult",
+    "TierCharge",
+    "charge",
+    "charge_amount",
+    "rule_name",
+]
+
+#: Rule name -> charge model. A new rule is a module, a catalog component and one entry here.
+REGISTRY: Mapping[str, ChargeModel[Any]] = MappingProxyType(
+    {model.name: model for model in (Graduated(), Volume(), Package(), PerUnit(), Recurring())}
+)
+
+
+def rule_name(component: AnyComponent) -> str:
+    """The registry key of the rule that prices `component`."""
+    if isinstance(component, TieredUsageComponent):
+        return component.tiers_mode
+    if isinstance(component, PackageUsageComponent):
+        return Package.name
+    if isinstance(component, PerUnitUsageComponent):
+        return PerUnit.name
+    if isinstance(component, RecurringComponent):
+        return Recurring.name
+    raise TypeError(f"not a pricing component: {type(component).__name__}")
+
+
+def _quantity(quantity: Decimal | int | str) -> Decimal:
+    return check_quantity(quantity if type(quantity) is Decimal else to_decimal(quantity))
+
+
+@contextmanager
+def _exact(quantity: object) -> Iterator[None]:
+    try:
+        yield
+    except decimal.Inexact:
+        raise PrecisionError(
+            f"rating {quantity} needs more than 64 significant digits to stay exact"
+        ) from None
+
+
+def charge(component: AnyComponent, quantity: Decimal | int | str) -> ChargeResult:
+    """The unrounded amount for `quantity` of `component`, with its tier breakdown."""
+    with _exact(quantity):
+        return REGISTRY[rule_name(component)].charge(component, _quantity(quantity))
+
+
+def charge_amount(component: AnyComponent, quantity: Decimal | int | str) -> Decimal:
+    """The unrounded amount only: the fast path (no breakdown objects)."""
+    with _exact(quantity):
+        return REGISTRY[rule_name(component)].amount(component, _quantity(quantity))
