@@ -375,7 +375,8 @@ class Pricing(_Model):
 # --- billing and notifications ------------------------------------------------------------
 
 
-def _tax_rate(value: Decimal) -> Decimal:
+def check_tax_rate(value: Decimal) -> Decimal:
+    """A tax rate is a fraction in [0, 1): 0.20 is 20%."""
     if not ZERO <= value < 1:
         raise InvalidConfigurationError(
             f"must be at least 0 and below 1 (a fraction: 0.20 is 20%), got {format_decimal(value)}"
@@ -404,7 +405,7 @@ def _in_range(low: int, high: int) -> AfterValidator:
     return AfterValidator(check)
 
 
-TaxRate = Annotated[DecimalValue, AfterValidator(_tax_rate)]
+TaxRate = Annotated[DecimalValue, AfterValidator(check_tax_rate)]
 TimeZoneName = Annotated[str, AfterValidator(_timezone)]
 InvoiceDay = Annotated[int, Field(strict=True), _in_range(1, 31)]
 ThresholdPercent = Annotated[int, Field(strict=True), _in_range(1, 1000)]

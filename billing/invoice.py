@@ -23,6 +23,7 @@ from billing.catalog import (
     RecurringComponent,
     TaxRate,
     UsageComponentType,
+    check_tax_rate,
 )
 from billing.charge_models import ChargeResult, TierCharge, charge, charge_amount
 from billing.errors import InvalidConfigurationError, InvalidUsageError
@@ -236,14 +237,9 @@ def _quantities(pricing: Pricing, quantities: Mapping[str, Decimal]) -> dict[str
 
 def _checked_tax_rate(tax_rate: Decimal) -> Decimal:
     try:
-        rate = to_decimal(tax_rate)
+        return check_tax_rate(to_decimal(tax_rate))
     except ValueError as exc:
         raise InvalidConfigurationError(f"tax_rate: {exc}") from None
-    if not ZERO <= rate < ONE:
-        raise InvalidConfigurationError(
-            f"tax_rate: must be at least 0 and below 1 (0.20 is 20%), got {format_decimal(rate)}"
-        )
-    return rate
 
 
 def rate_invoice(

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import click
 
+from billing_service.cli.preview import preview
+
 
 @click.group()
 @click.version_option(package_name="temporal-billing")
@@ -15,3 +17,4 @@ def main() -> None:
 
 
 # Subcommand registration (keep one line per module, alphabetical).
+main.add_command(preview)
