@@ -1,6 +1,7 @@
 """`billing preview`: rate one period of a pricing offline and print the invoice.
 
-    billing preview --pricing PRICING.json --usage USAGE.json [--tax-rate 0.20] [--format json|table]
+    billing preview --pricing PRICING.json --usage USAGE.json [--tax-rate 0.20]
+        [--format json|table]
 
 PRICING.json is a pricing body (the seed's step 2); USAGE.json maps meter ids to the period's
 aggregated quantity, as numbers or strings (`{"bandwidth_egress": "350"}`). JSON numbers are
