@@ -1,1 +1,4 @@
-"""Payloads that cross the Temporal boundary (workflow inputs, signals, updates, queries, activities)."""
+"""Payloads that cross the Temporal boundary.
+
+Workflow inputs, signals, updates, query results and activity payloads: plain JSON on the wire.
+"""

@@ -1,0 +1,108 @@
+"""Activity names and payloads, so that workflows call activities without importing their code.
+
+Workflows stay free of database, SMTP and HTTP imports: they name an activity here and pass one of
+these payloads; `activities/` implements each name.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from billing.catalog import Meter, Pricing
+from billing.contracts.common import InvoiceStatus, Payload, SubscriptionStatus
+from billing.contracts.invoice import PaymentSubmission
+from billing.contracts.subscription import UsageEvent
+from billing.invoice import LateUsage, RatedInvoice
+from billing.money import DecimalValue
+from billing.periods import Period, UtcDatetime
+
+PREPARE_SUBSCRIPTION = "prepare_subscription"
+RECORD_USAGE = "record_usage"
+AGGREGATE_PERIOD_USAGE = "aggregate_period_usage"
+ISSUE_INVOICE = "issue_invoice"
+APPROVE_INVOICE = "approve_invoice"
+SET_SUBSCRIPTION_STATUS = "set_subscription_status"
+REGISTER_PRICING = "register_pricing"
+RECORD_PAYMENT = "record_payment"
+CHANGE_INVOICE_STATUS = "change_invoice_status"
+SEND_EMAIL = "send_email_notification"
+SEND_WEBHOOKS = "send_webhook_notification"
+
+
+class RecordUsageInput(Payload):
+    subscription_id: str
+    events: list[UsageEvent]
+    """Timestamps resolved; ids unique within the list."""
+
+
+class RecordUsageResult(Payload):
+    new: int
+    duplicate_ids: list[str] = Field(default_factory=list)
+    """Ids the database already held: these events count once, from their first arrival."""
+
+
+class PeriodUsageInput(Payload):
+    subscription_id: str
+    period: Period
+    meters: list[Meter]
+
+
+class PeriodUsageResult(Payload):
+    quantities: dict[str, DecimalValue]
+    late: list[LateUsage] = Field(default_factory=list)
+    watermark: int
+    """The highest usage row considered: the invoice bills exactly the rows up to it."""
+
+
+class IssueInvoiceInput(Payload):
+    subscription_id: str
+    period: Period
+    rated: RatedInvoice
+    issued_at: UtcDatetime
+    payment_terms_days: int
+    timezone: str
+    draft: bool
+    watermark: int
+
+
+class ApproveInvoiceInput(Payload):
+    invoice_number: str
+    approved_at: UtcDatetime
+    payment_terms_days: int
+    timezone: str
+
+
+class SetSubscriptionStatusInput(Payload):
+    subscription_id: str
+    status: SubscriptionStatus
+    at: UtcDatetime
+    reason: str | None = None
+
+
+class RegisterPricingInput(Payload):
+    subscription_id: str
+    account_id: str
+    pricing: Pricing | None = None
+    pricing_version_id: int | None = None
+
+
+class RegisteredPricing(Payload):
+    pricing: Pricing
+    pricing_version_id: int
+
+
+class RecordPaymentInput(Payload):
+    invoice_number: str
+    payment: PaymentSubmission
+    """`received_at` resolved by the workflow."""
+
+
+class ChangeInvoiceStatusInput(Payload):
+    invoice_number: str
+    to: InvoiceStatus
+    at: UtcDatetime
+    reason: str | None = None
+
+
+class LoadInvoiceInput(Payload):
+    invoice_number: str

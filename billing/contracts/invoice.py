@@ -1,0 +1,127 @@
+"""The InvoiceWorkflow contract: its input, payment signal and update, and the `invoice` query."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from billing.catalog import NotificationConfig
+from billing.contracts.common import InvoiceStatus, Payload
+from billing.contracts.subscription import Id
+from billing.invoice import InvoiceLine
+from billing.money import Amount, CurrencyCode, PositiveDecimal
+from billing.periods import Period, UtcDatetime
+
+DunningAction = Literal["remind", "suspend", "uncollectible"]
+
+
+class DunningStep(Payload):
+    """One rung of the dunning ladder, counted in days after the due date."""
+
+    after_days: int = Field(ge=1, le=365)
+    action: DunningAction
+
+
+def _default_ladder() -> list[DunningStep]:
+    return [
+        DunningStep(after_days=3, action="remind"),
+        DunningStep(after_days=7, action="remind"),
+        DunningStep(after_days=14, action="suspend"),
+        DunningStep(after_days=30, action="uncollectible"),
+    ]
+
+
+class DunningPolicy(Payload):
+    """What happens after an invoice goes overdue. Default: reminders at +3 and +7 days,
+    suspension at +14, uncollectible at +30."""
+
+    steps: list[DunningStep] = Field(default_factory=_default_ladder)
+
+    @field_validator("steps")
+    @classmethod
+    def _increasing(cls, steps: list[DunningStep]) -> list[DunningStep]:
+        days = [step.after_days for step in steps]
+        if days != sorted(set(days)):
+            raise ValueError("dunning steps must have strictly increasing after_days")
+        return steps
+
+
+class InvoiceSummary(Payload):
+    """An issued invoice as the workflows see it (the database holds the full record)."""
+
+    number: str
+    subscription_id: str
+    customer_id: str
+    status: InvoiceStatus
+    currency: str
+    period: Period
+    issued_at: UtcDatetime | None
+    due_at: UtcDatetime | None
+    subtotal: Amount
+    tax: Amount
+    total: Amount
+    credit_applied: Amount = Decimal(0)
+    amount_paid: Amount = Decimal(0)
+    amount_due: Amount
+    livemode: bool = False
+    lines: list[InvoiceLine] = Field(default_factory=list)
+
+
+class InvoiceWorkflowInput(Payload):
+    invoice: InvoiceSummary
+    account_id: str
+    subscription_workflow_id: str
+    notifications: NotificationConfig
+    dunning: DunningPolicy = Field(default_factory=DunningPolicy)
+
+
+class PaymentSubmission(Payload):
+    """The `record_payment` signal and `submit_payment` update payload.
+
+    `payment_id` is the idempotency key: the same id again changes nothing."""
+
+    payment_id: Id
+    amount: PositiveDecimal
+    currency: CurrencyCode | None = None
+    """When given it must be the invoice's currency."""
+    received_at: UtcDatetime | None = None
+
+
+class ForwardedPayment(PaymentSubmission):
+    """A payment sent to the subscription workflow, naming the invoice it pays."""
+
+    invoice_number: str
+
+
+class PaymentResult(Payload):
+    """What a payment did, as the database recorded it."""
+
+    payment_id: str
+    new: bool
+    status: InvoiceStatus
+    amount_paid: Amount
+    amount_due: Amount
+    credit_added: Amount = Decimal(0)
+
+
+class VoidRequest(Payload):
+    reason: str = Field(min_length=1)
+
+
+class DunningRecord(Payload):
+    """A step the ladder took (or an overdue/void/paid transition), for the `invoice` query."""
+
+    action: Literal["overdue", "remind", "suspend", "uncollectible", "paid", "void"]
+    at: UtcDatetime
+    note: str | None = None
+
+
+class InvoiceView(Payload):
+    """The `invoice` query result."""
+
+    invoice: InvoiceSummary
+    payments: list[PaymentResult]
+    dunning: list[DunningRecord]
+    waiting_for: str

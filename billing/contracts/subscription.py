@@ -1,0 +1,229 @@
+"""The SubscriptionWorkflow contract: its input, signals, updates and query results.
+
+Every model here is plain JSON on the wire (Decimals as strings, datetimes as ISO 8601), so the
+`temporal` CLI or any SDK can start and drive a subscription. The JSON Schemas under `contract/`
+are generated from these models.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, Field, model_validator
+
+from billing.catalog import BillingConfig, Meter, NotificationConfig, Pricing
+from billing.contracts.common import Payload, SubscriptionStatus
+from billing.money import DecimalValue
+from billing.periods import Period, UtcDatetime
+
+MAX_EVENTS_PER_BATCH = 1000
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def _identifier(value: str) -> str:
+    if not _ID.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a valid id: 1-128 letters, digits, '_', '.', ':' or '-'"
+        )
+    return value
+
+
+def _email(value: str) -> str:
+    if not _EMAIL.fullmatch(value):
+        raise ValueError(f"{value!r} is not an email address")
+    return value
+
+
+Id = Annotated[str, AfterValidator(_identifier)]
+Email = Annotated[str, AfterValidator(_email)]
+
+
+class CustomerSpec(Payload):
+    """A customer given inline when a subscription starts."""
+
+    id: Id
+    name: str = Field(min_length=1)
+    email: Email
+    timezone: str | None = None
+    """IANA time zone for the invoice calendar; defaults to the billing config's."""
+
+
+class SubscriptionInput(Payload):
+    """Start a subscription: configuration inline (persisted by the first activity) or by id."""
+
+    subscription_id: Id
+    account_id: Id = "acct_default"
+    customer: CustomerSpec | None = None
+    customer_id: Id | None = None
+    meters: list[Meter] = Field(default_factory=list)
+    pricing: Pricing | None = None
+    pricing_version_id: int | None = None
+    billing: BillingConfig | None = None
+    """The account's billing config; stored when given, else the stored (or default) one is used."""
+    notifications: NotificationConfig | None = None
+    start_at: UtcDatetime | None = None
+    """Defaults to when the workflow starts; a past time backdates and catches up at once."""
+    livemode: bool = False
+    carried: CarriedState | None = None
+    """Set only by the workflow itself when it continues as new."""
+
+    @model_validator(mode="after")
+    def _one_of_each(self) -> SubscriptionInput:
+        if (self.customer is None) == (self.customer_id is None):
+            raise ValueError("give exactly one of customer (inline) or customer_id")
+        if (self.pricing is None) == (self.pricing_version_id is None):
+            raise ValueError("give exactly one of pricing (inline) or pricing_version_id")
+        return self
+
+
+class SubscriptionPlan(Payload):
+    """Everything the workflow needs to bill, resolved and persisted by `prepare_subscription`."""
+
+    subscription_id: str
+    account_id: str
+    customer_id: str
+    customer_name: str
+    timezone: str
+    pricing: Pricing
+    pricing_version_id: int
+    meters: dict[str, Meter]
+    billing: BillingConfig
+    notifications: NotificationConfig
+    livemode: bool
+    started_at: UtcDatetime
+
+
+# --- usage -------------------------------------------------------------------------------------
+
+
+class UsageEvent(Payload):
+    """One metered event. `event_id` is the idempotency key within the subscription."""
+
+    event_id: Id
+    meter_id: Id
+    quantity: DecimalValue
+    timestamp: UtcDatetime | None = None
+    """When the usage happened; defaults to when the workflow received it."""
+    properties: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+
+
+class UsageBatch(Payload):
+    """The `record_usage` signal and `submit_usage` update payload."""
+
+    events: list[UsageEvent] = Field(min_length=1, max_length=MAX_EVENTS_PER_BATCH)
+
+
+class RawUsageBatch(Payload):
+    """What the `record_usage` signal decodes: events stay raw so that one bad event is set
+    aside with its reason instead of making the whole signal undecodable."""
+
+    events: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class UsageAccepted(Payload):
+    """The `submit_usage` result."""
+
+    new: int
+    duplicates: int
+
+
+class RejectedEvent(Payload):
+    """An event a signal carried that can never count, and why."""
+
+    event_id: str | None
+    reason: str
+    received_at: UtcDatetime
+
+
+class MeterUsage(Payload):
+    """Running usage of one meter in the current period, as accepted so far.
+
+    `latest_at`/`latest_event_id` serve the `latest` aggregation and `distinct` the
+    `unique_count` one; the invoice itself is always aggregated from the database."""
+
+    quantity: DecimalValue = Decimal(0)
+    events: int = 0
+    latest_at: UtcDatetime | None = None
+    latest_event_id: str | None = None
+    distinct: list[str] = Field(default_factory=list)
+
+
+# --- other signals -----------------------------------------------------------------------------
+
+
+class CancelRequest(Payload):
+    at_period_end: bool = True
+    reason: str | None = None
+
+
+class PlanChange(Payload):
+    """Switch pricing: from the next period, or now with both partial periods prorated."""
+
+    pricing: Pricing | None = None
+    pricing_version_id: int | None = None
+    prorate_now: bool = False
+
+    @model_validator(mode="after")
+    def _one_pricing(self) -> PlanChange:
+        if (self.pricing is None) == (self.pricing_version_id is None):
+            raise ValueError("give exactly one of pricing (inline) or pricing_version_id")
+        return self
+
+
+class ApproveInvoice(Payload):
+    invoice_number: str
+
+
+class InvoiceStandingChanged(Payload):
+    """Sent by an InvoiceWorkflow to its subscription when the invoice's standing changes."""
+
+    invoice_number: str
+    standing: Literal["overdue", "suspend", "settled"]
+
+
+# --- queries -----------------------------------------------------------------------------------
+
+
+class SubscriptionStatusView(Payload):
+    """The `status` query result."""
+
+    subscription_id: str
+    customer_id: str
+    product_id: str
+    status: SubscriptionStatus
+    period: Period
+    next_invoice_at: UtcDatetime | None
+    usage: dict[str, MeterUsage]
+    late_events: int
+    open_invoices: list[str]
+    overdue_invoices: list[str]
+    drafts_awaiting_approval: list[str]
+    rejected_events: list[RejectedEvent]
+    cancel_at_period_end: bool
+    pending_plan_change: str | None
+    waiting_for: str
+
+
+class CarriedState(Payload):
+    """What one run hands to the next through continue-as-new: small, whatever the usage volume."""
+
+    plan: SubscriptionPlan
+    status: SubscriptionStatus
+    period: Period
+    usage: dict[str, MeterUsage]
+    late_events: int = 0
+    thresholds_notified: dict[str, list[int]] = Field(default_factory=dict)
+    rejected: list[RejectedEvent] = Field(default_factory=list)
+    open_invoices: list[str] = Field(default_factory=list)
+    overdue_invoices: dict[str, Literal["overdue", "suspend"]] = Field(default_factory=dict)
+    drafts_awaiting_approval: list[str] = Field(default_factory=list)
+    cancel: CancelRequest | None = None
+    plan_change: PlanChange | None = None
+    unpersisted_events: list[UsageEvent] = Field(default_factory=list)
+    run: int = 1
+
+
+SubscriptionInput.model_rebuild()

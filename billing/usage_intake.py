@@ -1,0 +1,92 @@
+"""Checks that decide whether a usage event can ever count, before anything is recorded.
+
+The same rules serve the `submit_usage` update validator (a bad batch is refused whole, with the
+reason) and the `record_usage` signal (a bad event is set aside with the reason, the rest count).
+Pure and deterministic: the caller passes `now` (in a workflow, `workflow.now()`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from billing.catalog import Meter
+from billing.contracts.subscription import UsageEvent
+from billing.errors import InvalidUsageError
+from billing.money import format_decimal
+from billing.validation import describe_validation_error
+
+#: Events may arrive late (billed on the next invoice as late usage), but not older than this.
+MAX_EVENT_AGE = timedelta(days=90)
+#: Clock skew tolerated for timestamps a little in the future.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+
+
+def check_event(
+    event: UsageEvent,
+    *,
+    meters: Mapping[str, Meter],
+    started_at: datetime,
+    now: datetime,
+) -> UsageEvent:
+    """Return the event with its timestamp resolved, or raise `InvalidUsageError` saying why."""
+    if event.meter_id not in meters:
+        known = ", ".join(sorted(meters)) or "none"
+        raise InvalidUsageError(
+            f"unknown meter {event.meter_id!r} for this subscription (known: {known})"
+        )
+    if event.quantity < 0:
+        raise InvalidUsageError(
+            f"quantity must not be negative (got {format_decimal(event.quantity)})"
+        )
+    timestamp = event.timestamp or now
+    if timestamp > now + MAX_CLOCK_SKEW:
+        raise InvalidUsageError(
+            f"timestamp {timestamp.isoformat()} is in the future (more than "
+            f"{int(MAX_CLOCK_SKEW.total_seconds() // 60)} minutes ahead of {now.isoformat()})"
+        )
+    if timestamp < started_at:
+        raise InvalidUsageError(
+            f"timestamp {timestamp.isoformat()} is before the subscription started "
+            f"({started_at.isoformat()})"
+        )
+    if timestamp < now - MAX_EVENT_AGE:
+        raise InvalidUsageError(
+            f"timestamp {timestamp.isoformat()} is older than the accepted window of "
+            f"{MAX_EVENT_AGE.days} days"
+        )
+    return event if event.timestamp else event.model_copy(update={"timestamp": timestamp})
+
+
+def parse_raw_event(raw: Mapping[str, Any]) -> UsageEvent:
+    """Validate one raw signal event; a malformed one raises `InvalidUsageError`."""
+    from pydantic import ValidationError
+
+    try:
+        return UsageEvent.model_validate(raw)
+    except ValidationError as error:
+        raise InvalidUsageError(describe_validation_error(error)) from None
+
+
+def check_batch(
+    events: Sequence[UsageEvent],
+    *,
+    meters: Mapping[str, Meter],
+    started_at: datetime,
+    now: datetime,
+) -> list[UsageEvent]:
+    """All events of an update batch, checked; the first problem refuses the whole batch."""
+    seen: set[str] = set()
+    checked: list[UsageEvent] = []
+    for index, event in enumerate(events):
+        if event.event_id in seen:
+            raise InvalidUsageError(
+                f"events[{index}].event_id: {event.event_id!r} appears twice in this batch"
+            )
+        seen.add(event.event_id)
+        try:
+            checked.append(check_event(event, meters=meters, started_at=started_at, now=now))
+        except InvalidUsageError as error:
+            raise InvalidUsageError(f"events[{index}] ({event.event_id}): {error}") from None
+    return checked

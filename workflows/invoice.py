@@ -1,0 +1,315 @@
+"""InvoiceWorkflow: one issued invoice, from payment terms through dunning to its end.
+
+Started by its subscription as a child with parent close policy ABANDON, so it outlives the
+parent's continue-as-new. It waits durably for payment until the due date; unpaid, the invoice
+goes overdue and the dunning ladder runs on durable timers (reminders, suspension, uncollectible).
+A payment at any point stops the ladder; when the invoice is settled the subscription is told, so
+it becomes active again once nothing is overdue. Orchestration only: no I/O, no clock but
+`workflow.now()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from temporalio import workflow
+from temporalio.common import SearchAttributeUpdate
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from billing.contracts.activities import (
+        CHANGE_INVOICE_STATUS,
+        RECORD_PAYMENT,
+        ChangeInvoiceStatusInput,
+        RecordPaymentInput,
+    )
+    from billing.contracts.common import InvoiceStatus
+    from billing.contracts.invoice import (
+        DunningRecord,
+        DunningStep,
+        InvoiceSummary,
+        InvoiceView,
+        InvoiceWorkflowInput,
+        PaymentResult,
+        PaymentSubmission,
+        VoidRequest,
+    )
+    from billing.contracts.notifications import NotificationRequest
+    from billing.contracts.subscription import InvoiceStandingChanged
+    from billing.money import format_decimal
+    from workflows import search_attributes as sa
+    from workflows.activity_options import DATABASE
+    from workflows.notify import notify
+
+_FINAL: frozenset[str] = frozenset({"paid", "void", "uncollectible"})
+
+
+@workflow.defn(name="InvoiceWorkflow")
+class InvoiceWorkflow:
+    @workflow.init
+    def __init__(self, input: InvoiceWorkflowInput) -> None:
+        self._input = input
+        self._invoice: InvoiceSummary = input.invoice
+        self._payments: list[PaymentResult] = []
+        self._dunning: list[DunningRecord] = []
+        self._lock = asyncio.Lock()
+        self._void: VoidRequest | None = None
+        self._escalated = False
+        self._waiting_for = "starting"
+
+    @workflow.run
+    async def run(self, input: InvoiceWorkflowInput) -> InvoiceView:
+        self._publish_search_attributes()
+        if self._invoice.amount_due <= 0 and self._invoice.status == "open":
+            await self._transition("paid", note="nothing due (covered by credit)")
+        due_at = self._invoice.due_at or workflow.now()
+        if not await self._settled_by(due_at, f"payment until the due date {due_at:%Y-%m-%d}"):
+            await self._go_overdue()
+            for index, step in enumerate(self._input.dunning.steps):
+                deadline = due_at + timedelta(days=step.after_days)
+                waiting = (
+                    f"payment, else {step.action} at +{step.after_days} days ({deadline:%Y-%m-%d})"
+                )
+                if await self._settled_by(deadline, waiting):
+                    break
+                await self._take(step, index)
+        await self._finish()
+        return self.invoice()
+
+    async def _settled_by(self, deadline: datetime, waiting_for: str) -> bool:
+        """Wait until the invoice is paid or voided, or the deadline passes."""
+        self._waiting_for = waiting_for
+        self._describe()
+        remaining = deadline - workflow.now()
+        if self._is_final() or remaining <= timedelta(0):
+            return self._is_final()
+        try:
+            await workflow.wait_condition(
+                self._is_final, timeout=remaining, timeout_summary=waiting_for
+            )
+        except TimeoutError:
+            return self._is_final()
+        return True
+
+    def _is_final(self) -> bool:
+        return self._invoice.status in _FINAL or self._void is not None
+
+    async def _go_overdue(self) -> None:
+        async with self._lock:
+            if self._is_final():
+                return
+            await self._transition("overdue", note="payment terms expired")
+            self._escalated = True
+            await self._tell_subscription("overdue")
+            await notify(
+                self._input.notifications,
+                self._request(
+                    "payment_overdue",
+                    scope=self._invoice.number,
+                    data={"days_overdue": 0},
+                ),
+            )
+
+    async def _take(self, step: DunningStep, index: int) -> None:
+        async with self._lock:
+            if self._is_final():
+                return
+            now = workflow.now()
+            scope = f"{self._invoice.number}:{step.action}-{index + 1}"
+            if step.action == "remind":
+                reminders = sum(1 for record in self._dunning if record.action == "remind")
+                self._record("remind", now, f"reminder {reminders + 1} at +{step.after_days} days")
+                await notify(
+                    self._input.notifications,
+                    self._request(
+                        "payment_reminder",
+                        scope=scope,
+                        data={"reminder": reminders + 1, "days_overdue": step.after_days},
+                    ),
+                )
+            elif step.action == "suspend":
+                self._record("suspend", now, f"subscription suspended at +{step.after_days} days")
+                await self._tell_subscription("suspend")
+                await notify(
+                    self._input.notifications,
+                    self._request(
+                        "subscription_suspended",
+                        scope=scope,
+                        data={"reason": f"invoice {self._invoice.number} is unpaid"},
+                    ),
+                )
+            else:
+                await self._transition("uncollectible", note=f"unpaid at +{step.after_days} days")
+                await notify(
+                    self._input.notifications,
+                    self._request("invoice_uncollectible", scope=scope),
+                )
+
+    async def _finish(self) -> None:
+        async with self._lock:
+            if self._void is not None and self._invoice.status not in _FINAL:
+                await self._transition("void", note=self._void.reason)
+            if self._invoice.status in ("paid", "void") and self._escalated:
+                await self._tell_subscription("settled")
+            if self._invoice.status == "paid":
+                await notify(
+                    self._input.notifications,
+                    self._request(
+                        "payment_received",
+                        scope=self._invoice.number,
+                        data={"amount": format_decimal(self._invoice.amount_paid)},
+                    ),
+                )
+        self._waiting_for = f"nothing: the invoice is {self._invoice.status}"
+        self._describe()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+
+    # --- payments and void --------------------------------------------------------------------
+
+    @workflow.signal(name="record_payment")
+    async def record_payment(self, payment: PaymentSubmission) -> None:
+        """A payment (or part of one); the same `payment_id` twice counts once."""
+        try:
+            self._check_payment(payment)
+        except ValueError as error:
+            workflow.logger.warning("payment %s ignored: %s", payment.payment_id, error)
+            return
+        await self._apply_payment(payment)
+
+    @workflow.update(name="submit_payment")
+    async def submit_payment(self, payment: PaymentSubmission) -> PaymentResult:
+        """Like `record_payment`, but refuses a bad payment and returns what it did."""
+        return await self._apply_payment(payment)
+
+    @submit_payment.validator
+    def _validate_submit_payment(self, payment: PaymentSubmission) -> None:
+        self._check_payment(payment)
+
+    def _check_payment(self, payment: PaymentSubmission) -> None:
+        if payment.currency is not None and payment.currency != self._invoice.currency:
+            raise ValueError(
+                f"currency {payment.currency} does not match invoice {self._invoice.number}, "
+                f"which is in {self._invoice.currency}"
+            )
+        if self._invoice.status in ("void", "draft"):
+            raise ValueError(f"invoice {self._invoice.number} is {self._invoice.status}")
+
+    async def _apply_payment(self, payment: PaymentSubmission) -> PaymentResult:
+        async with self._lock:
+            received = payment.received_at or workflow.now()
+            result: PaymentResult = await workflow.execute_activity(
+                RECORD_PAYMENT,
+                RecordPaymentInput(
+                    invoice_number=self._invoice.number,
+                    payment=payment.model_copy(update={"received_at": received}),
+                ),
+                result_type=PaymentResult,
+                summary=f"record payment {payment.payment_id}: {payment.amount}",
+                **DATABASE,
+            )
+            if result.new:
+                self._payments.append(result)
+            self._invoice = self._invoice.model_copy(
+                update={
+                    "status": result.status,
+                    "amount_paid": result.amount_paid,
+                    "amount_due": result.amount_due,
+                }
+            )
+            if result.status == "paid":
+                self._record("paid", workflow.now(), f"paid in full by {payment.payment_id}")
+            self._publish_search_attributes()
+            self._describe()
+            return result
+
+    @workflow.signal(name="void_invoice")
+    def void_invoice(self, request: VoidRequest) -> None:
+        """Void the invoice (with a reason): it stops everything for this invoice."""
+        if self._invoice.status not in _FINAL:
+            self._void = request
+
+    # --- query ---------------------------------------------------------------------------------
+
+    @workflow.query(name="invoice")
+    def invoice(self) -> InvoiceView:
+        return InvoiceView(
+            invoice=self._invoice,
+            payments=self._payments,
+            dunning=self._dunning,
+            waiting_for=self._waiting_for,
+        )
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    async def _transition(self, to: InvoiceStatus, *, note: str) -> None:
+        updated = await workflow.execute_activity(
+            CHANGE_INVOICE_STATUS,
+            ChangeInvoiceStatusInput(
+                invoice_number=self._invoice.number, to=to, at=workflow.now(), reason=note
+            ),
+            result_type=InvoiceSummary,
+            summary=f"{self._invoice.number}: {self._invoice.status} -> {to}",
+            **DATABASE,
+        )
+        self._invoice = updated.model_copy(update={"lines": self._invoice.lines})
+        if to in ("overdue", "uncollectible", "void", "paid"):
+            self._record(to, workflow.now(), note)
+        self._publish_search_attributes()
+
+    def _record(
+        self,
+        action: Literal["overdue", "remind", "suspend", "uncollectible", "paid", "void"],
+        at: datetime,
+        note: str | None,
+    ) -> None:
+        if any(record.action == action and record.note == note for record in self._dunning):
+            return
+        self._dunning.append(DunningRecord(action=action, at=at, note=note))
+
+    async def _tell_subscription(self, standing: Literal["overdue", "suspend", "settled"]) -> None:
+        handle = workflow.get_external_workflow_handle(self._input.subscription_workflow_id)
+        try:
+            await handle.signal(
+                "invoice_standing",
+                InvoiceStandingChanged(invoice_number=self._invoice.number, standing=standing),
+            )
+        except ApplicationError as error:  # the subscription has ended: nothing left to tell
+            workflow.logger.info("subscription not told of %s: %s", standing, error)
+
+    def _request(
+        self, event: str, *, scope: str, data: dict[str, object] | None = None
+    ) -> NotificationRequest:
+        invoice = self._invoice
+        return NotificationRequest.model_validate(
+            {
+                "event": event,
+                "account_id": self._input.account_id,
+                "subscription_id": invoice.subscription_id,
+                "customer_id": invoice.customer_id,
+                "invoice_number": invoice.number,
+                "scope": scope,
+                "data": data or {},
+                "livemode": invoice.livemode,
+            }
+        )
+
+    def _publish_search_attributes(self) -> None:
+        invoice = self._invoice
+        updates: list[SearchAttributeUpdate[Any]] = [
+            sa.CUSTOMER_ID.value_set(invoice.customer_id),
+            sa.SUBSCRIPTION_ID.value_set(invoice.subscription_id),
+            sa.INVOICE_STATUS.value_set(invoice.status),
+            sa.AMOUNT_DUE.value_set(float(invoice.amount_due)),
+        ]
+        if invoice.due_at is not None:
+            updates.append(sa.DUE_AT.value_set(invoice.due_at))
+        workflow.upsert_search_attributes(updates)
+
+    def _describe(self) -> None:
+        invoice = self._invoice
+        workflow.set_current_details(
+            f"**{invoice.status}** · {format_decimal(invoice.amount_due)} {invoice.currency} due"
+            f" of {format_decimal(invoice.total)} · waiting for {self._waiting_for}"
+        )
