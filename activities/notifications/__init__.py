@@ -1,0 +1,1 @@
+"""Notification activities: invoice emails (aiosmtplib) and Standard Webhooks (httpx)."""

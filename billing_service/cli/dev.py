@@ -1,0 +1,78 @@
+"""`billing dev-mail` and `billing dev-webhooks`: local catchers printing what the service sends."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import click
+
+from billing.webhook_signing import SECRET_PREFIX
+from billing_service.dev_servers import (
+    MailCatcher,
+    TinyHttpServer,
+    WebhookReceiver,
+    start_mail_catcher,
+)
+
+
+def _echo(text: str) -> None:
+    click.echo(text)
+    sys.stdout.flush()
+
+
+async def _serve_mail(host: str, port: int, save_dir: Path | None) -> None:
+    server = await start_mail_catcher(
+        MailCatcher(emit=_echo, save_dir=save_dir), host=host, port=port
+    )
+    _echo(f"dev-mail: SMTP on {host}:{port}" + (f", saving to {save_dir}" if save_dir else ""))
+    async with server:
+        await server.serve_forever()
+
+
+async def _serve_webhooks(host: str, port: int, secret: str | None) -> None:
+    server = TinyHttpServer(WebhookReceiver(emit=_echo, secret=secret), host=host, port=port)
+    await server.start()
+    checking = "checking signatures" if secret else "NOT checking signatures (no --secret)"
+    _echo(f"dev-webhooks: HTTP on {server.url}, {checking}")
+    try:
+        await server.serve_forever()
+    finally:
+        await server.close()
+
+
+@click.command("dev-mail")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=1025, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--save-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Also keep each message as an .eml file here (e.g. .data/mail).",
+)
+def dev_mail(host: str, port: int, save_dir: Path | None) -> None:
+    """A mail catcher for development: accept every message and print it."""
+    try:
+        asyncio.run(_serve_mail(host, port, save_dir))
+    except KeyboardInterrupt:
+        _echo("dev-mail: stopped")
+
+
+@click.command("dev-webhooks")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8787, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--secret",
+    envvar="BILLING_DEV_WEBHOOK_SECRET",
+    default=None,
+    help="The endpoint's whsec_ secret; signatures are verified when given.",
+)
+def dev_webhooks(host: str, port: int, secret: str | None) -> None:
+    """A webhook receiver for development: print each delivery and verify its signature."""
+    if secret is not None and not secret.startswith(SECRET_PREFIX):
+        raise click.BadParameter(f"must start with {SECRET_PREFIX!r}", param_hint="--secret")
+    try:
+        asyncio.run(_serve_webhooks(host, port, secret))
+    except KeyboardInterrupt:
+        _echo("dev-webhooks: stopped")
