@@ -98,7 +98,7 @@ class _Model(BaseModel):
 class Meter(_Model):
     """What is measured and how a period's events become one quantity."""
 
-    id: Identifier
+    id: Identifier = Field(default="", description="stable id; defaults to the name")
     name: Text
     unit: Text
     aggregation: Aggregation

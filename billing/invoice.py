@@ -26,7 +26,7 @@ from billing.catalog import (
     check_tax_rate,
 )
 from billing.charge_models import ChargeResult, TierCharge, charge, charge_amount
-from billing.errors import InvalidConfigurationError, InvalidUsageError
+from billing.errors import InvalidConfigurationError, InvalidUsageError, UnknownMeterError
 from billing.money import (
     EXACT,
     ONE,
@@ -219,12 +219,20 @@ def _late_line(
     )
 
 
-def _quantities(pricing: Pricing, quantities: Mapping[str, Decimal]) -> dict[str, Decimal]:
+def check_quantities(pricing: Pricing, quantities: Mapping[str, object]) -> dict[str, Decimal]:
+    """Usage per meter as exact Decimals; each problem is named `usage.<meter_id>: ...`.
+
+    A meter this pricing does not price is refused (`UnknownMeterError`): a typo must not bill 0.
+    Quantities may be Decimal, int, decimal strings or floats (converted through `str`).
+    """
     checked: dict[str, Decimal] = {}
     for meter_id, raw in quantities.items():
-        pricing.usage_component(meter_id)  # UnknownMeterError for a meter this plan doesn't price
         try:
-            value = to_decimal(raw)
+            pricing.usage_component(meter_id)
+        except UnknownMeterError as exc:
+            raise UnknownMeterError(f"usage.{meter_id}: {exc}") from None
+        try:
+            value = to_decimal(raw)  # type: ignore[arg-type]  # checked inside
         except ValueError as exc:
             raise InvalidUsageError(f"usage.{meter_id}: {exc}") from None
         if value < 0:
@@ -272,7 +280,7 @@ def rate_invoice(
         )
     if meters is not None:
         pricing.check_meters(meters)
-    usage = _quantities(pricing, quantities)
+    usage = check_quantities(pricing, quantities)
     currency = pricing.currency
     lines = [
         _recurring_line(pricing, component, factor, currency, period, tz)
@@ -289,6 +297,7 @@ __all__ = [
     "LateUsage",
     "LineKind",
     "RatedInvoice",
+    "check_quantities",
     "rate_invoice",
     "rate_usage_delta",
     "summarise",

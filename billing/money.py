@@ -107,7 +107,8 @@ def round_money(amount: Decimal, currency: str) -> Decimal:
 
     Negative amounts (credits) round symmetrically: -2.665 EUR becomes -2.67.
     """
-    return amount.quantize(quantum(currency), rounding=ROUND_HALF_UP, context=_ROUNDING)
+    step = _QUANTA.get(currency) or quantum(currency)
+    return amount.quantize(step, rounding=ROUND_HALF_UP, context=_ROUNDING)
 
 
 def to_decimal(value: Decimal | int | str | float) -> Decimal:

@@ -8,8 +8,7 @@ component the quantity is the proration factor (1 for a full period).
 from __future__ import annotations
 
 import decimal
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
@@ -46,40 +45,44 @@ REGISTRY: Mapping[str, ChargeModel[Any]] = MappingProxyType(
 )
 
 
+_RULES: Mapping[type, str] = MappingProxyType(
+    {
+        PackageUsageComponent: Package.name,
+        PerUnitUsageComponent: PerUnit.name,
+        RecurringComponent: Recurring.name,
+    }
+)
+
+
 def rule_name(component: AnyComponent) -> str:
     """The registry key of the rule that prices `component`."""
     if isinstance(component, TieredUsageComponent):
         return component.tiers_mode
-    if isinstance(component, PackageUsageComponent):
-        return Package.name
-    if isinstance(component, PerUnitUsageComponent):
-        return PerUnit.name
-    if isinstance(component, RecurringComponent):
-        return Recurring.name
-    raise TypeError(f"not a pricing component: {type(component).__name__}")
+    name = _RULES.get(type(component))
+    if name is None:
+        raise TypeError(f"not a pricing component: {type(component).__name__}")
+    return name
 
 
-def _quantity(quantity: Decimal | int | str) -> Decimal:
+def _quantity(quantity: Decimal | int | str | float) -> Decimal:
     return check_quantity(quantity if type(quantity) is Decimal else to_decimal(quantity))
 
 
-@contextmanager
-def _exact(quantity: object) -> Iterator[None]:
-    try:
-        yield
-    except decimal.Inexact:
-        raise PrecisionError(
-            f"rating {quantity} needs more than 64 significant digits to stay exact"
-        ) from None
+def _precision_error(quantity: object) -> PrecisionError:
+    return PrecisionError(f"rating {quantity} needs more than 64 significant digits to stay exact")
 
 
-def charge(component: AnyComponent, quantity: Decimal | int | str) -> ChargeResult:
+def charge(component: AnyComponent, quantity: Decimal | int | str | float) -> ChargeResult:
     """The unrounded amount for `quantity` of `component`, with its tier breakdown."""
-    with _exact(quantity):
+    try:
         return REGISTRY[rule_name(component)].charge(component, _quantity(quantity))
+    except decimal.Inexact:
+        raise _precision_error(quantity) from None
 
 
-def charge_amount(component: AnyComponent, quantity: Decimal | int | str) -> Decimal:
+def charge_amount(component: AnyComponent, quantity: Decimal | int | str | float) -> Decimal:
     """The unrounded amount only: the fast path (no breakdown objects)."""
-    with _exact(quantity):
+    try:
         return REGISTRY[rule_name(component)].amount(component, _quantity(quantity))
+    except decimal.Inexact:
+        raise _precision_error(quantity) from None

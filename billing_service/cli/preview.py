@@ -25,7 +25,7 @@ from rich.table import Table
 from billing.catalog import Pricing, check_tax_rate
 from billing.charge_models import TierCharge
 from billing.errors import BillingError
-from billing.invoice import InvoiceLine, RatedInvoice, rate_invoice
+from billing.invoice import InvoiceLine, RatedInvoice, check_quantities, rate_invoice
 from billing.money import format_decimal, to_decimal
 from billing.validation import parse
 
@@ -69,21 +69,10 @@ def _read_json(path: Path, option: str) -> Any:
 def _usage(data: Any, pricing: Pricing) -> dict[str, Decimal]:
     if not isinstance(data, dict):
         raise InputError("usage: must be a JSON object mapping meter ids to quantities")
-    quantities: dict[str, Decimal] = {}
-    for meter_id, raw in data.items():
-        if isinstance(raw, bool) or not isinstance(raw, int | Decimal | str):
-            raise InputError(f"usage.{meter_id}: expected a number or a decimal string")
-        try:
-            pricing.usage_component(meter_id)
-            quantity = to_decimal(raw)
-        except BillingError as exc:
-            raise InputError(f"usage.{meter_id}: {exc}") from None
-        if quantity < 0:
-            raise InputError(
-                f"usage.{meter_id}: must not be negative (got {format_decimal(quantity)})"
-            )
-        quantities[meter_id] = quantity
-    return quantities
+    try:
+        return check_quantities(pricing, data)
+    except BillingError as exc:
+        raise InputError(str(exc)) from None
 
 
 def _tax_rate(text: str) -> Decimal:
