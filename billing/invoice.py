@@ -28,6 +28,7 @@ from billing.catalog import (
 from billing.charge_models import ChargeResult, TierCharge, charge, charge_amount
 from billing.errors import InvalidConfigurationError, InvalidUsageError, UnknownMeterError
 from billing.money import (
+    DIVISION,
     EXACT,
     ONE,
     ZERO,
@@ -154,6 +155,21 @@ def _with_detail(description: str, result: ChargeResult) -> str:
     return f"{description} ({result.detail})" if result.detail else description
 
 
+_FACTOR_PLACES = Decimal("0.000001")
+
+
+def _shown_factor(proration: Decimal) -> Decimal:
+    """The proration factor as a line quantity: at most 6 places (17/31 -> 0.548387).
+
+    Only the shown quantity is shortened; the amount uses the exact ratio, named in the
+    description ("prorated 17/31").
+    """
+    exponent = proration.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -6:
+        return proration.quantize(_FACTOR_PLACES, context=DIVISION)
+    return proration
+
+
 def _recurring_line(
     pricing: Pricing,
     component: RecurringComponent,
@@ -169,7 +185,7 @@ def _recurring_line(
     return InvoiceLine(
         kind="recurring",
         description=_with_detail(description, result),
-        quantity=proration,
+        quantity=_shown_factor(proration),
         amount=round_money(result.amount, currency),
         period_start=period.start if period else None,
         period_end=period.end if period else None,

@@ -14,6 +14,7 @@ from billing.invoice import (
     InvoiceLine,
     LateUsage,
     RatedInvoice,
+    check_quantities,
     rate_invoice,
     rate_usage_delta,
     summarise,
@@ -131,6 +132,7 @@ def test_only_recurring_components_are_prorated() -> None:
     )
     recurring, usage = invoice.lines
     assert recurring.amount == Decimal("27.41")  # 49.99 * 17/31 = 27.4138...
+    assert recurring.quantity == Decimal("0.548387")  # shown to 6 places; the amount is exact
     assert recurring.description == "prod_web_hosting monthly fee, 15-31 Oct 2025 (prorated 17/31)"
     assert usage.amount == Decimal("12.50")
     assert (recurring.period_start, recurring.period_end) == (partial.start, partial.end)
@@ -265,3 +267,13 @@ def test_summarise_adds_an_adjustment_line() -> None:
         Decimal("8.00"),
         Decimal("48.00"),
     )
+
+
+def test_quantities_may_be_ints_strings_or_floats_converted_through_str() -> None:
+    checked = check_quantities(seed(), {"bandwidth_egress": 350.1})
+    assert checked == {"bandwidth_egress": Decimal("350.1")}
+    assert check_quantities(seed(), {"bandwidth_egress": "350"}) == {
+        "bandwidth_egress": Decimal(350)
+    }
+    with pytest.raises(InvalidUsageError, match=r"usage\.bandwidth_egress: expected a finite"):
+        check_quantities(seed(), {"bandwidth_egress": float("nan")})
