@@ -8,12 +8,13 @@ from decimal import Decimal
 
 from activities.notifications.view import InvoiceDocument, InvoiceLineRow, TierRow
 from billing.charge_models import TierCharge
+from billing.errors import BillingError
 from billing.invoice import InvoiceLine
 from billing.periods import Period, zone_info
 from billing_db.records import InvoiceRecord
 
 
-class InvoiceNotIssuedError(ValueError):
+class InvoiceNotIssuedError(BillingError):
     """Only an issued invoice (with an issue and a due date) can be sent to a customer."""
 
 

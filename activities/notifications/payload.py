@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
+from activities.notifications.rendering import plain_amount
 from activities.notifications.view import InvoiceDocument, InvoiceLineRow, TierRow
 from billing.contracts.notifications import NotificationRequest
 from billing.money import format_decimal
+
+
+def _number(value: Decimal) -> str:
+    """Quantities and prices without storage padding: ``350``, ``0.05``."""
+    return format_decimal(value.normalize())
+
 
 #: Webhook ``type`` per notification event.
 EVENT_TYPES: dict[str, str] = {
@@ -28,28 +36,29 @@ def _utc_iso(moment: datetime) -> str:
 
 def _tier_json(tier: TierRow) -> dict[str, Any]:
     return {
-        "from": format_decimal(tier.lower),
-        "up_to": None if tier.upper is None else format_decimal(tier.upper),
-        "quantity": format_decimal(tier.quantity),
-        "unit_price": format_decimal(tier.unit_price),
-        "flat_fee": format_decimal(tier.flat_fee),
-        "amount": format_decimal(tier.amount),
+        "from": _number(tier.lower),
+        "up_to": None if tier.upper is None else _number(tier.upper),
+        "quantity": _number(tier.quantity),
+        "unit_price": _number(tier.unit_price),
+        "flat_fee": _number(tier.flat_fee),
+        "amount": _number(tier.amount),
     }
 
 
-def _line_json(line: InvoiceLineRow) -> dict[str, Any]:
+def _line_json(line: InvoiceLineRow, currency: str) -> dict[str, Any]:
     return {
         "description": line.description,
-        "quantity": format_decimal(line.quantity),
+        "quantity": _number(line.quantity),
         "unit": line.unit,
-        "unit_price": None if line.unit_price is None else format_decimal(line.unit_price),
-        "amount": format_decimal(line.amount),
+        "unit_price": None if line.unit_price is None else _number(line.unit_price),
+        "amount": plain_amount(line.amount, currency),
         "tiers": [_tier_json(tier) for tier in line.tiers],
     }
 
 
 def invoice_json(invoice: InvoiceDocument) -> dict[str, Any]:
     """Amounts as decimal strings (never floats); the period half-open ``[start, end)``."""
+    currency = invoice.currency
     return {
         "number": invoice.number,
         "status": invoice.status,
@@ -59,12 +68,12 @@ def invoice_json(invoice: InvoiceDocument) -> dict[str, Any]:
         "period_end": _utc_iso(invoice.period_end),
         "due_at": _utc_iso(invoice.due_at),
         "due_date": invoice.due_date.isoformat(),
-        "lines": [_line_json(line) for line in invoice.lines],
-        "subtotal": format_decimal(invoice.subtotal),
-        "tax_rate": format_decimal(invoice.tax_rate),
-        "tax_amount": format_decimal(invoice.tax_amount),
-        "total": format_decimal(invoice.total),
-        "amount_due": format_decimal(invoice.amount_due),
+        "lines": [_line_json(line, currency) for line in invoice.lines],
+        "subtotal": plain_amount(invoice.subtotal, currency),
+        "tax_rate": _number(invoice.tax_rate),
+        "tax": plain_amount(invoice.tax_amount, currency),
+        "total": plain_amount(invoice.total, currency),
+        "amount_due": plain_amount(invoice.amount_due, currency),
     }
 
 

@@ -61,13 +61,19 @@ def format_quantity(value: object) -> str:
     return f"{number:,f}"
 
 
-def format_money(value: object, currency: str) -> str:
-    """``EUR 74.99``; at least the currency's minor digits, more when a unit price has them."""
+def plain_amount(value: object, currency: str, *, grouping: str = "") -> str:
+    """``74.99`` from ``74.990000``: the currency's minor digits, more only where the value has
+    them (a unit price of 0.0125), so nothing is ever rounded away."""
     number = _decimal(value)
     exponent = number.normalize().as_tuple().exponent
     digits = -exponent if isinstance(exponent, int) and exponent < 0 else 0
     places = max(minor_units(currency), digits)
-    return f"{currency} {number:,.{places}f}"
+    return f"{number:{grouping}.{places}f}"
+
+
+def format_money(value: object, currency: str) -> str:
+    """``EUR 1,234.50``: the currency and the amount, thousands grouped."""
+    return f"{currency} {plain_amount(value, currency, grouping=',')}"
 
 
 def format_percent(rate: object) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import click
 
+from billing_service.cli.dev import dev_mail, dev_webhooks
 from billing_service.cli.preview import preview
 
 
@@ -17,4 +18,6 @@ def main() -> None:
 
 
 # Subcommand registration (keep one line per module, alphabetical).
+main.add_command(dev_mail)
+main.add_command(dev_webhooks)
 main.add_command(preview)

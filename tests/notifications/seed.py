@@ -5,33 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from workflow_runs.scenario import HYBRID_PRICING
+from workflow_runs.scenario import METER as METER_JSON
+
 from activities.notifications.documents import invoice_document
 from activities.notifications.view import EmailContext, InvoiceDocument
 from billing.catalog import Meter, Pricing
 from billing.invoice import RatedInvoice, rate_invoice
 from billing.periods import Period
 
-METER = Meter.model_validate(
-    {"name": "bandwidth_egress", "unit": "GB", "aggregation": "sum", "reset_cycle": "monthly"}
-)
-PRICING = Pricing.model_validate(
-    {
-        "product_id": "prod_web_hosting",
-        "currency": "EUR",
-        "components": [
-            {"type": "recurring", "amount": 49.99, "cycle": "monthly"},
-            {
-                "type": "usage",
-                "meter_id": "bandwidth_egress",
-                "tiers": [
-                    {"up_to": 100, "unit_price": 0},
-                    {"up_to": 1000, "unit_price": 0.05},
-                    {"up_to": None, "unit_price": 0.03},
-                ],
-            },
-        ],
-    }
-)
+METER = Meter.model_validate(METER_JSON)
+PRICING = Pricing.model_validate(HYBRID_PRICING)
 OCTOBER = Period(start=datetime(2026, 10, 1, tzinfo=UTC), end=datetime(2026, 11, 1, tzinfo=UTC))
 ISSUED_AT = datetime(2026, 11, 1, tzinfo=UTC)
 DUE_AT = datetime(2026, 11, 15, tzinfo=UTC)

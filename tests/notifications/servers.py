@@ -1,5 +1,5 @@
 """Real servers for the notification tests: an aiosmtpd SMTP server and a tiny HTTP server, both on
-free loopback ports, plus a migrated SQLite billing database per test."""
+free loopback ports."""
 
 from __future__ import annotations
 
