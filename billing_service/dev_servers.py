@@ -16,6 +16,7 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from http import HTTPStatus
 from pathlib import Path
@@ -244,11 +245,12 @@ class MailCatcher:
         return "250 Message accepted for delivery"
 
     def _save(self, raw: bytes, message: EmailMessage) -> Path:
+        """``<arrival time>-<hash of Message-ID>.eml``: a re-sent message is kept again beside
+        the first, with the same hash, so repeats are easy to spot."""
         assert self.save_dir is not None
         self.save_dir.mkdir(parents=True, exist_ok=True)
-        key = str(message["Message-ID"] or "") + str(len(self.messages))
-        name = f"{len(self.messages):05d}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.eml"
-        path = self.save_dir / name
+        digest = hashlib.sha256(str(message["Message-ID"] or "").encode()).hexdigest()[:12]
+        path = self.save_dir / f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{digest}.eml"
         path.write_bytes(raw)
         return path
 

@@ -16,6 +16,8 @@ from billing_service.dev_servers import (
     start_mail_catcher,
 )
 
+DEFAULT_MAIL_DIR = Path(".data/mail")
+
 
 def _echo(text: str) -> None:
     click.echo(text)
@@ -48,13 +50,15 @@ async def _serve_webhooks(host: str, port: int, secret: str | None) -> None:
 @click.option(
     "--save-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Also keep each message as an .eml file here (e.g. .data/mail).",
+    default=DEFAULT_MAIL_DIR,
+    show_default=True,
+    help="Keep each message as an .eml file here.",
 )
-def dev_mail(host: str, port: int, save_dir: Path | None) -> None:
-    """A mail catcher for development: accept every message and print it."""
+@click.option("--no-save", is_flag=True, help="Only print messages; keep no files.")
+def dev_mail(host: str, port: int, save_dir: Path, no_save: bool) -> None:
+    """A mail catcher for development: accept every message, print it and keep it."""
     try:
-        asyncio.run(_serve_mail(host, port, save_dir))
+        asyncio.run(_serve_mail(host, port, None if no_save else save_dir))
     except KeyboardInterrupt:
         _echo("dev-mail: stopped")
 
