@@ -20,6 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from scripts.temporal_tools import ProvisioningError, TemporalTools, ensure_all
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
+from workflows.search_attributes import register_search_attributes
 
 SERVER_KINDS = ("time_skipping", "dev")
 
@@ -43,6 +44,7 @@ async def time_skipping_env(temporal_tools: TemporalTools) -> AsyncIterator[Work
         test_server_existing_path=temporal_tools.test_server,
         test_server_startup_timeout=timedelta(seconds=90),
     )
+    await register_search_attributes(env.client)
     try:
         yield env
     finally:

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 
 CUSTOMER_ID = SearchAttributeKey.for_keyword("BillingCustomerId")
@@ -48,3 +51,15 @@ def dev_server_flags() -> list[str]:
     for key in ALL:
         flags += ["--search-attribute", f"{key.name}={kinds[key.indexed_value_type.name]}"]
     return flags
+
+
+async def register_search_attributes(client: Client) -> None:
+    """Register `ALL` in the client's namespace (for servers started without the flags)."""
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=client.namespace,
+            search_attributes={
+                key.name: IndexedValueType.ValueType(key.indexed_value_type) for key in ALL
+            },
+        )
+    )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from temporalio import workflow
@@ -109,6 +109,7 @@ class SubscriptionWorkflow:
         self._raw_before_ready: list[RawUsageBatch] = []
         self._status_dirty = False
         self._approvals: set[str] = set()
+        self._last_flush_at = datetime.min.replace(tzinfo=UTC)
         self._waiting_for = "starting"
         if self._state is not None:
             for event in self._state.unpersisted_events:
@@ -279,9 +280,15 @@ class SubscriptionWorkflow:
         for event in events:
             del self._intake.buffer[event.event_id]
             self._intake.in_flight.add(event.event_id)
+        received_at = max(workflow.now(), self._last_flush_at + timedelta(microseconds=1))
+        self._last_flush_at = received_at
         result = await workflow.execute_activity(
             RECORD_USAGE,
-            RecordUsageInput(subscription_id=state.plan.subscription_id, events=events),
+            RecordUsageInput(
+                subscription_id=state.plan.subscription_id,
+                events=events,
+                received_at=received_at,
+            ),
             result_type=RecordUsageResult,
             summary=f"record {len(events)} usage events",
             **DATABASE,
@@ -424,7 +431,6 @@ class SubscriptionWorkflow:
                 rated=rated,
                 issued_at=workflow.now(),
                 payment_terms_days=plan.billing.payment_terms_days,
-                timezone=plan.timezone,
                 draft=not plan.billing.auto_generate_invoices,
                 watermark=usage.watermark,
             ),
@@ -492,15 +498,12 @@ class SubscriptionWorkflow:
 
     async def _approve_drafts(self) -> None:
         state = self._require_state()
-        plan = state.plan
         for number in [n for n in state.drafts_awaiting_approval if n in self._approvals]:
             invoice = await workflow.execute_activity(
                 APPROVE_INVOICE,
                 ApproveInvoiceInput(
                     invoice_number=number,
                     approved_at=workflow.now(),
-                    payment_terms_days=plan.billing.payment_terms_days,
-                    timezone=plan.timezone,
                 ),
                 result_type=InvoiceSummary,
                 summary=f"approve draft {number}",

@@ -33,6 +33,9 @@ class RecordUsageInput(Payload):
     subscription_id: str
     events: list[UsageEvent]
     """Timestamps resolved; ids unique within the list."""
+    received_at: UtcDatetime
+    """When the workflow flushed this batch, unique per flush: a retry of the same flush
+    recognises the rows its earlier attempt wrote as its own, not as duplicates."""
 
 
 class RecordUsageResult(Payload):
@@ -60,7 +63,6 @@ class IssueInvoiceInput(Payload):
     rated: RatedInvoice
     issued_at: UtcDatetime
     payment_terms_days: int
-    timezone: str
     draft: bool
     watermark: int
 
@@ -68,8 +70,6 @@ class IssueInvoiceInput(Payload):
 class ApproveInvoiceInput(Payload):
     invoice_number: str
     approved_at: UtcDatetime
-    payment_terms_days: int
-    timezone: str
 
 
 class SetSubscriptionStatusInput(Payload):
@@ -102,7 +102,3 @@ class ChangeInvoiceStatusInput(Payload):
     to: InvoiceStatus
     at: UtcDatetime
     reason: str | None = None
-
-
-class LoadInvoiceInput(Payload):
-    invoice_number: str

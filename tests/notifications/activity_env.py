@@ -6,6 +6,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.notifications import NotificationActivities, SmtpSettings
 from billing.contracts.notifications import NotificationOutcome, NotificationRequest
+
 from notifications.database import Seeded
 
 UNUSED_SMTP = SmtpSettings(host="127.0.0.1", port=9, mail_from="billing@platforma.example")

@@ -27,6 +27,7 @@ from billing_db.repo_catalog import (
     create_webhook_endpoint,
 )
 from billing_db.repo_invoices import create_invoice
+
 from notifications.seed import ISSUED_AT, METER, OCTOBER, PRICING, rate_hybrid
 
 ACCOUNT_ID = "acct_platforma"

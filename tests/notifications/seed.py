@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from workflow_runs.scenario import HYBRID_PRICING
-from workflow_runs.scenario import METER as METER_JSON
-
 from activities.notifications.documents import invoice_document
 from activities.notifications.view import EmailContext, InvoiceDocument
 from billing.catalog import Meter, Pricing
 from billing.invoice import RatedInvoice, rate_invoice
 from billing.periods import Period
+
+from workflow_runs.scenario import HYBRID_PRICING
+from workflow_runs.scenario import METER as METER_JSON
 
 METER = Meter.model_validate(METER_JSON)
 PRICING = Pricing.model_validate(HYBRID_PRICING)

@@ -20,6 +20,7 @@ from activities.notifications.rendering import render_email
 from activities.notifications.settings import SmtpSettings
 from activities.notifications.webhook_delivery import post_webhook
 from billing.webhook_signing import generate_secret
+
 from notifications.seed import hybrid_context
 from notifications.servers import free_port
 

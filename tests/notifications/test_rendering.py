@@ -16,6 +16,7 @@ from activities.notifications.rendering import (
     render_email,
 )
 from billing.catalog import NOTIFICATION_EVENTS
+
 from notifications.seed import hybrid_context
 
 EVENT_DATA: dict[str, dict[str, JsonValue]] = {

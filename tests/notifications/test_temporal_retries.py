@@ -13,6 +13,7 @@ from temporalio.worker import Worker
 
 from billing.contracts.activities import SEND_EMAIL, SEND_WEBHOOKS
 from billing.contracts.notifications import NotificationOutcome, NotificationRequest
+
 from notifications.activity_env import make_activities
 from notifications.database import BILLING_EMAIL, Seeded
 from notifications.notify_workflow import NotifyOnceWorkflow

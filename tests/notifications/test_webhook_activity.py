@@ -12,6 +12,7 @@ from billing.webhook_signing import WebhookVerificationError, generate_secret, v
 from billing_db.repo_catalog import list_webhook_endpoints
 from billing_db.repo_notifications import get_notification
 from billing_service.dev_servers import TinyHttpServer
+
 from notifications.activity_env import make_activities, run_webhooks
 from notifications.database import Seeded
 from notifications.servers import HttpFixture, ScriptedReceiver

@@ -10,6 +10,7 @@ import pytest
 from activities.notifications.outcome import AttemptKind
 from activities.notifications.webhook_delivery import post_webhook
 from billing.webhook_signing import WebhookVerificationError, generate_secret, verify
+
 from notifications.servers import HttpFixture, free_port
 
 SECRET = generate_secret()

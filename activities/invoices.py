@@ -1,0 +1,97 @@
+"""Activities that issue invoices, record payments and move invoices through their statuses."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+from temporalio import activity
+
+from activities.database import call_repository
+from billing.contracts.activities import (
+    APPROVE_INVOICE,
+    CHANGE_INVOICE_STATUS,
+    ISSUE_INVOICE,
+    RECORD_PAYMENT,
+    ApproveInvoiceInput,
+    ChangeInvoiceStatusInput,
+    IssueInvoiceInput,
+    RecordPaymentInput,
+)
+from billing.contracts.invoice import InvoiceSummary, PaymentResult
+from billing.errors import InvalidConfigurationError
+from billing_db import repo_invoices, repo_payments
+from billing_db.records import InvoiceRecord
+
+
+def invoice_summary(record: InvoiceRecord) -> InvoiceSummary:
+    """The workflow's view of a stored invoice."""
+    return InvoiceSummary.model_validate(
+        record.model_dump(include=set(InvoiceSummary.model_fields))
+    )
+
+
+class InvoiceActivities:
+    def __init__(self, *, engine: Engine) -> None:
+        self._engine = engine
+
+    @activity.defn(name=ISSUE_INVOICE)
+    async def issue_invoice(self, request: IssueInvoiceInput) -> InvoiceSummary:
+        """Create the period's invoice, or return the one a previous attempt created."""
+        record = await call_repository(
+            repo_invoices.create_invoice,
+            self._engine,
+            subscription_id=request.subscription_id,
+            period=request.period,
+            rated=request.rated,
+            issued_at=request.issued_at,
+            payment_terms_days=request.payment_terms_days,
+            status="draft" if request.draft else "open",
+            watermark=request.watermark,
+        )
+        return invoice_summary(record)
+
+    @activity.defn(name=APPROVE_INVOICE)
+    async def approve_invoice(self, request: ApproveInvoiceInput) -> InvoiceSummary:
+        """Issue a draft: it becomes open with its issue and due dates."""
+        record = await call_repository(
+            repo_invoices.approve_invoice,
+            self._engine,
+            invoice_number=request.invoice_number,
+            at=request.approved_at,
+        )
+        return invoice_summary(record)
+
+    @activity.defn(name=RECORD_PAYMENT)
+    async def record_payment(self, request: RecordPaymentInput) -> PaymentResult:
+        payment = request.payment
+        if payment.received_at is None:
+            raise InvalidConfigurationError("payment.received_at is resolved by the workflow")
+        recorded = await call_repository(
+            repo_payments.record_payment,
+            self._engine,
+            invoice_number=request.invoice_number,
+            payment_id=payment.payment_id,
+            amount=payment.amount,
+            currency=payment.currency or await self._currency(request.invoice_number),
+            received_at=payment.received_at,
+        )
+        return PaymentResult.model_validate(
+            recorded.model_dump(include=set(PaymentResult.model_fields))
+        )
+
+    async def _currency(self, invoice_number: str) -> str:
+        record = await call_repository(
+            repo_invoices.get_invoice, self._engine, invoice_number=invoice_number
+        )
+        return record.currency
+
+    @activity.defn(name=CHANGE_INVOICE_STATUS)
+    async def change_invoice_status(self, request: ChangeInvoiceStatusInput) -> InvoiceSummary:
+        record = await call_repository(
+            repo_invoices.change_invoice_status,
+            self._engine,
+            invoice_number=request.invoice_number,
+            to=request.to,
+            at=request.at,
+            reason=request.reason,
+        )
+        return invoice_summary(record)

@@ -1,0 +1,80 @@
+"""Helpers shared by the repositories: clock, ids, row locks and the create-once pattern."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from billing_db.engine import transaction
+from billing_db.errors import InvalidRecordError
+
+R = TypeVar("R")
+
+_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+#: How often a write that lost a race on a UNIQUE constraint is retried after re-reading.
+RACE_RETRIES = 5
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id(prefix: str) -> str:
+    """A random id such as `we_3f9a...` (24 hex digits after the prefix)."""
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+def check_identifier(value: str, *, field: str) -> str:
+    """Ids are 1-64 letters, digits, '_', '.', ':' or '-', starting with a letter or digit."""
+    if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
+        raise InvalidRecordError(
+            f"{field}: {value!r} is not a valid id (1-64 letters, digits, '_', '.', ':' or '-', "
+            "starting with a letter or digit)"
+        )
+    return value
+
+
+def check_aware(value: datetime, *, field: str) -> datetime:
+    """Return `value` in UTC, or raise naming `field` when it has no time zone."""
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidRecordError(f"{field}: must be a timezone-aware datetime, got {value!r}")
+    return value.astimezone(UTC)
+
+
+def check_text(value: str, *, field: str, max_length: int) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidRecordError(f"{field}: must not be empty")
+    if len(value) > max_length:
+        raise InvalidRecordError(f"{field}: at most {max_length} characters, got {len(value)}")
+    return value
+
+
+def create_once(
+    engine: Engine,
+    *,
+    read: Callable[[Connection], R | None],
+    write: Callable[[Connection], R],
+) -> tuple[R, bool]:
+    """Return `(existing, False)` when `read` finds the row, else `(write(...), True)`.
+
+    Read and write share one transaction. When a concurrent writer wins the race on a UNIQUE
+    constraint (PostgreSQL; SQLite serialises writers), the transaction is rolled back and the
+    read runs again, so the caller sees the winner's row.
+    """
+    for attempt in range(RACE_RETRIES):
+        try:
+            with transaction(engine) as connection:
+                existing = read(connection)
+                if existing is not None:
+                    return existing, False
+                return write(connection), True
+        except IntegrityError:
+            if attempt == RACE_RETRIES - 1:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover

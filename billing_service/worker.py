@@ -1,0 +1,141 @@
+"""The worker's composition root: settings -> database -> client -> one worker on `billing`.
+
+`create_worker` is the one place that lists every workflow and activity; the worker process,
+the demo and the tests all build their workers through it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Engine
+from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.worker import Worker
+
+from activities.invoices import InvoiceActivities
+from activities.notifications.activities import NotificationActivities
+from activities.notifications.settings import SmtpSettings
+from activities.subscriptions import SubscriptionActivities
+from activities.usage import UsageActivities
+from billing_db.engine import make_engine
+from billing_db.migrate import upgrade
+from billing_service.logs import configure_logging
+from billing_service.settings import Settings
+from billing_service.temporal_client import connect
+from workflows.invoice import InvoiceWorkflow
+from workflows.subscription import SubscriptionWorkflow
+
+WORKFLOWS: Sequence[type] = (SubscriptionWorkflow, InvoiceWorkflow)
+
+log = logging.getLogger("billing.worker")
+
+
+def smtp_settings(settings: Settings) -> SmtpSettings:
+    return SmtpSettings(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        mail_from=settings.mail_from,
+        username=settings.smtp_username,
+        password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+        starttls=settings.smtp_starttls,
+        use_tls=settings.smtp_use_tls,
+        timeout=settings.smtp_timeout_seconds,
+    )
+
+
+def activities(
+    *, engine: Engine, smtp: SmtpSettings, webhook_timeout_seconds: float
+) -> list[Callable[..., Any]]:
+    """Every activity, bound to its dependencies."""
+    subscriptions = SubscriptionActivities(engine=engine)
+    usage = UsageActivities(engine=engine)
+    invoices = InvoiceActivities(engine=engine)
+    notifications = NotificationActivities(
+        engine=engine, smtp=smtp, webhook_timeout_seconds=webhook_timeout_seconds
+    )
+    return [
+        subscriptions.prepare_subscription,
+        subscriptions.register_pricing,
+        subscriptions.set_subscription_status,
+        usage.record_usage,
+        usage.aggregate_period_usage,
+        invoices.issue_invoice,
+        invoices.approve_invoice,
+        invoices.record_payment,
+        invoices.change_invoice_status,
+        notifications.send_email,
+        notifications.send_webhooks,
+    ]
+
+
+def create_worker(
+    client: Client,
+    *,
+    task_queue: str,
+    engine: Engine,
+    smtp: SmtpSettings,
+    webhook_timeout_seconds: float = 10.0,
+    **options: Any,
+) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=list(WORKFLOWS),
+        activities=activities(
+            engine=engine, smtp=smtp, webhook_timeout_seconds=webhook_timeout_seconds
+        ),
+        **options,
+    )
+
+
+async def run(settings: Settings) -> None:
+    """Run until SIGINT/SIGTERM; then finish in-flight activities (up to 30 s) and exit."""
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    runtime = None
+    if settings.metrics_port:
+        runtime = Runtime(
+            telemetry=TelemetryConfig(
+                metrics=PrometheusConfig(bind_address=f"0.0.0.0:{settings.metrics_port}")
+            )
+        )
+    client = await connect(settings, runtime=runtime)
+    worker = create_worker(
+        client,
+        task_queue=settings.temporal_task_queue,
+        engine=engine,
+        smtp=smtp_settings(settings),
+        webhook_timeout_seconds=settings.webhook_timeout_seconds,
+        graceful_shutdown_timeout=timedelta(seconds=30),
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    log.info(
+        "worker started",
+        extra={
+            "task_queue": settings.temporal_task_queue,
+            "namespace": settings.temporal_namespace,
+            "temporal": settings.temporal_address,
+            "metrics_port": settings.metrics_port,
+            "mode": settings.billing_mode,
+        },
+    )
+    async with worker:
+        await stop.wait()
+        log.info("shutting down: finishing in-flight activities")
+    engine.dispose()
+    log.info("worker stopped")
+
+
+def main() -> None:
+    settings = Settings()
+    configure_logging(settings.log_level)
+    asyncio.run(run(settings))
