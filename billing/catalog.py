@@ -412,6 +412,40 @@ ThresholdPercent = Annotated[int, Field(strict=True), _in_range(1, 1000)]
 PaymentTermsDays = Annotated[int, Field(strict=True), _in_range(0, 3650)]
 
 
+DunningAction = Literal["remind", "suspend", "uncollectible"]
+
+
+class DunningStep(_Model):
+    """One rung of the dunning ladder, counted in days after the due date."""
+
+    after_days: int = Field(ge=1, le=365)
+    action: DunningAction
+
+
+def _default_ladder() -> list[DunningStep]:
+    return [
+        DunningStep(after_days=3, action="remind"),
+        DunningStep(after_days=7, action="remind"),
+        DunningStep(after_days=14, action="suspend"),
+        DunningStep(after_days=30, action="uncollectible"),
+    ]
+
+
+class DunningPolicy(_Model):
+    """What happens after an invoice goes overdue. Default: reminders at +3 and +7 days,
+    suspension at +14, uncollectible at +30."""
+
+    steps: list[DunningStep] = Field(default_factory=_default_ladder)
+
+    @field_validator("steps")
+    @classmethod
+    def _increasing(cls, steps: list[DunningStep]) -> list[DunningStep]:
+        days = [step.after_days for step in steps]
+        if days != sorted(set(days)):
+            raise ValueError("dunning steps must have strictly increasing after_days")
+        return steps
+
+
 class BillingConfig(_Model):
     """When and how invoices are issued (the seed's step 3, plus the customer's time zone)."""
 
@@ -421,6 +455,8 @@ class BillingConfig(_Model):
     tax_rate: TaxRate = ZERO
     currency: CurrencyCode = "EUR"
     timezone: TimeZoneName = "UTC"
+    dunning: DunningPolicy = Field(default_factory=DunningPolicy)
+    """What happens once an invoice is overdue (each invoice workflow follows its own ladder)."""
 
 
 class ChannelConfig(_Model):

@@ -4,6 +4,12 @@
   seconds; no updates, visibility queries or continue-as-new suggestion).
 * `dev_env`: the official `temporal` CLI dev server with our search attributes registered.
 * `env`: parametrised over both, for tests that must hold on either server.
+* `own_time_skipping_env`: a time-skipping server of the test's own, for tests whose abandoned
+  child workflows complete: the Java test server stops skipping time for good once an abandoned
+  child completes after its parent run closed (temporalio/sdk-java#1539).
+
+The dev server suggests continue-as-new after `SUGGEST_CONTINUE_AS_NEW_AFTER` history events (the
+production default is 4,096) so that tests of a few hundred signals cross a continue-as-new.
 
 A missing server fails the test with instructions; it never skips it.
 """
@@ -23,6 +29,7 @@ from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 from workflows.search_attributes import register_search_attributes
 
 SERVER_KINDS = ("time_skipping", "dev")
+SUGGEST_CONTINUE_AS_NEW_AFTER = 300
 
 
 @pytest.fixture(scope="session")
@@ -37,14 +44,30 @@ def temporal_tools() -> TemporalTools:
         )
 
 
-@pytest.fixture(scope="session")
-async def time_skipping_env(temporal_tools: TemporalTools) -> AsyncIterator[WorkflowEnvironment]:
+async def _start_time_skipping(tools: TemporalTools) -> WorkflowEnvironment:
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
-        test_server_existing_path=temporal_tools.test_server,
+        test_server_existing_path=tools.test_server,
         test_server_startup_timeout=timedelta(seconds=90),
     )
     await register_search_attributes(env.client)
+    return env
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env(temporal_tools: TemporalTools) -> AsyncIterator[WorkflowEnvironment]:
+    env = await _start_time_skipping(temporal_tools)
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture
+async def own_time_skipping_env(
+    temporal_tools: TemporalTools,
+) -> AsyncIterator[WorkflowEnvironment]:
+    env = await _start_time_skipping(temporal_tools)
     try:
         yield env
     finally:
@@ -58,6 +81,10 @@ async def dev_env(temporal_tools: TemporalTools) -> AsyncIterator[WorkflowEnviro
         dev_server_existing_path=temporal_tools.dev_server,
         search_attributes=SEARCH_ATTRIBUTES,
         dev_server_startup_timeout=timedelta(seconds=90),
+        dev_server_extra_args=[
+            "--dynamic-config-value",
+            f"limit.historyCount.suggestContinueAsNew={SUGGEST_CONTINUE_AS_NEW_AFTER}",
+        ],
     )
     try:
         yield env

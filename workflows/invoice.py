@@ -19,6 +19,7 @@ from temporalio.common import SearchAttributeUpdate
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from billing.catalog import DunningStep
     from billing.contracts.activities import (
         CHANGE_INVOICE_STATUS,
         RECORD_PAYMENT,
@@ -28,7 +29,6 @@ with workflow.unsafe.imports_passed_through():
     from billing.contracts.common import InvoiceStatus
     from billing.contracts.invoice import (
         DunningRecord,
-        DunningStep,
         InvoiceSummary,
         InvoiceView,
         InvoiceWorkflowInput,

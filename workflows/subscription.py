@@ -484,6 +484,7 @@ class SubscriptionWorkflow:
                     account_id=plan.account_id,
                     subscription_workflow_id=workflow.info().workflow_id,
                     notifications=plan.notifications,
+                    dunning=plan.billing.dunning,
                 ),
                 id=invoice_workflow_id(invoice.number),
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,

@@ -5,47 +5,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from billing.catalog import NotificationConfig
+from billing.catalog import DunningPolicy, NotificationConfig
 from billing.contracts.common import InvoiceStatus, Payload
 from billing.contracts.subscription import Id
 from billing.invoice import InvoiceLine
 from billing.money import Amount, CurrencyCode, PositiveDecimal
 from billing.periods import Period, UtcDatetime
-
-DunningAction = Literal["remind", "suspend", "uncollectible"]
-
-
-class DunningStep(Payload):
-    """One rung of the dunning ladder, counted in days after the due date."""
-
-    after_days: int = Field(ge=1, le=365)
-    action: DunningAction
-
-
-def _default_ladder() -> list[DunningStep]:
-    return [
-        DunningStep(after_days=3, action="remind"),
-        DunningStep(after_days=7, action="remind"),
-        DunningStep(after_days=14, action="suspend"),
-        DunningStep(after_days=30, action="uncollectible"),
-    ]
-
-
-class DunningPolicy(Payload):
-    """What happens after an invoice goes overdue. Default: reminders at +3 and +7 days,
-    suspension at +14, uncollectible at +30."""
-
-    steps: list[DunningStep] = Field(default_factory=_default_ladder)
-
-    @field_validator("steps")
-    @classmethod
-    def _increasing(cls, steps: list[DunningStep]) -> list[DunningStep]:
-        days = [step.after_days for step in steps]
-        if days != sorted(set(days)):
-            raise ValueError("dunning steps must have strictly increasing after_days")
-        return steps
 
 
 class InvoiceSummary(Payload):

@@ -1,0 +1,59 @@
+"""The seed's hybrid web-hosting plan as a SubscriptionWorkflow input, and small helpers."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from billing.contracts.subscription import SubscriptionInput
+
+METER = {"name": "bandwidth_egress", "unit": "GB", "aggregation": "sum", "reset_cycle": "monthly"}
+HYBRID_PRICING = {
+    "product_id": "prod_web_hosting",
+    "currency": "EUR",
+    "components": [
+        {"type": "recurring", "amount": 49.99, "cycle": "monthly"},
+        {
+            "type": "usage",
+            "meter_id": "bandwidth_egress",
+            "tiers": [
+                {"up_to": 100, "unit_price": 0},
+                {"up_to": 1000, "unit_price": 0.05},
+                {"up_to": None, "unit_price": 0.03},
+            ],
+        },
+    ],
+}
+SEED_BILLING = {
+    "auto_generate_invoices": True,
+    "invoice_day": 1,
+    "payment_terms_days": 14,
+    "tax_rate": 0.20,
+    "currency": "EUR",
+}
+
+
+def hybrid_subscription(*, start_at: datetime | None = None, **overrides: Any) -> SubscriptionInput:
+    suffix = uuid.uuid4().hex[:8]
+    data: dict[str, Any] = {
+        "subscription_id": f"sub_{suffix}",
+        "account_id": "acct_platforma",
+        "customer": {"id": f"cus_{suffix}", "name": "Acme GmbH", "email": "billing@acme.test"},
+        "meters": [METER],
+        "pricing": HYBRID_PRICING,
+        "billing": SEED_BILLING,
+        "start_at": start_at,
+    }
+    data.update(overrides)
+    return SubscriptionInput.model_validate(data)
+
+
+def usage(*events: tuple[str, float | int | str]) -> dict[str, Any]:
+    """A `record_usage` signal body: (event_id, gigabytes) pairs on the bandwidth meter."""
+    return {
+        "events": [
+            {"event_id": event_id, "meter_id": "bandwidth_egress", "quantity": quantity}
+            for event_id, quantity in events
+        ]
+    }
