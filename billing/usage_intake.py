@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from billing.catalog import Meter
-from billing.contracts.subscription import UsageEvent
+from billing.contracts.subscription import MAX_EVENTS_PER_BATCH, UsageEvent
 from billing.errors import InvalidUsageError
 from billing.money import format_decimal
 from billing.validation import describe_validation_error
@@ -67,6 +67,23 @@ def parse_raw_event(raw: Mapping[str, Any]) -> UsageEvent:
         return UsageEvent.model_validate(raw)
     except ValidationError as error:
         raise InvalidUsageError(describe_validation_error(error)) from None
+
+
+def parse_raw_batch(events: Sequence[Mapping[str, Any]]) -> list[UsageEvent]:
+    """The events of a raw `submit_usage` batch, parsed; the first malformed one refuses the
+    batch with its index, so a client sees "events[3].quantity: ..." rather than a decoding error.
+    """
+    if not 1 <= len(events) <= MAX_EVENTS_PER_BATCH:
+        raise InvalidUsageError(
+            f"events: a batch holds 1 to {MAX_EVENTS_PER_BATCH} events, got {len(events)}"
+        )
+    parsed: list[UsageEvent] = []
+    for index, raw in enumerate(events):
+        try:
+            parsed.append(parse_raw_event(raw))
+        except InvalidUsageError as error:
+            raise InvalidUsageError(f"events[{index}]: {error}") from None
+    return parsed
 
 
 def check_batch(

@@ -29,7 +29,7 @@ from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 from workflows.search_attributes import register_search_attributes
 
 SERVER_KINDS = ("time_skipping", "dev")
-SUGGEST_CONTINUE_AS_NEW_AFTER = 300
+SUGGEST_CONTINUE_AS_NEW_AFTER = 100
 
 
 @pytest.fixture(scope="session")

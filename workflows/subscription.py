@@ -59,14 +59,13 @@ with workflow.unsafe.imports_passed_through():
         SubscriptionPlan,
         SubscriptionStatusView,
         UsageAccepted,
-        UsageBatch,
         UsageEvent,
     )
     from billing.errors import BillingError
     from billing.invoice import RatedInvoice, rate_invoice
     from billing.money import EXACT, format_decimal
     from billing.periods import Period, first_period, next_period, proration_factor
-    from billing.usage_intake import check_batch, check_event, parse_raw_event
+    from billing.usage_intake import check_batch, check_event, parse_raw_batch, parse_raw_event
     from workflows import search_attributes as sa
     from workflows.activity_options import DATABASE
     from workflows.notify import notify
@@ -237,13 +236,16 @@ class SubscriptionWorkflow:
         return True
 
     @workflow.update(name="submit_usage")
-    async def submit_usage(self, batch: UsageBatch) -> UsageAccepted:
-        """Record a batch and say how many events were new; a bad batch is refused whole."""
+    async def submit_usage(self, batch: RawUsageBatch) -> UsageAccepted:
+        """Record a batch and say how many events were new; a bad batch is refused whole.
+
+        The batch arrives raw (like `record_usage`) so that a malformed event is refused by the
+        validator with its field and reason instead of failing to decode."""
         await workflow.wait_condition(lambda: self._state is not None)
         state = self._require_state()
         try:
             events = check_batch(
-                batch.events,
+                parse_raw_batch(batch.events),
                 meters=state.plan.meters,
                 started_at=state.plan.started_at,
                 now=workflow.now(),
@@ -261,12 +263,16 @@ class SubscriptionWorkflow:
         return UsageAccepted(new=ticket.new, duplicates=ticket.duplicates)
 
     @submit_usage.validator
-    def _validate_submit_usage(self, batch: UsageBatch) -> None:
+    def _validate_submit_usage(self, batch: RawUsageBatch) -> None:
+        try:
+            events = parse_raw_batch(batch.events)
+        except BillingError as error:
+            raise ValueError(str(error)) from None
         if self._state is None:
             return  # checked by the handler once the plan is known
         try:
             check_batch(
-                batch.events,
+                events,
                 meters=self._state.plan.meters,
                 started_at=self._state.plan.started_at,
                 now=workflow.now(),
