@@ -20,6 +20,7 @@ from billing_service.client import start_subscription, subscription_status
 from billing_service.worker import WORKFLOWS, activities
 
 from notifications.servers import SmtpFixture
+from replay.recording import record_chain
 from workflow_runs.scenario import hybrid_subscription
 
 
@@ -56,13 +57,15 @@ async def test_an_invoice_activity_that_fails_twice_after_committing_issues_one_
     async with Worker(
         env.client, task_queue=task_queue, workflows=list(WORKFLOWS), activities=replaced
     ):
-        await start_subscription(env.client, subscription, task_queue=task_queue)
+        handle = await start_subscription(env.client, subscription, task_queue=task_queue)
         status = await subscription_status(env.client, subscription.subscription_id)
         for _ in range(300):
             status = await subscription_status(env.client, subscription.subscription_id)
             if status.open_invoices:
                 break
             await asyncio.sleep(0.1)
+        assert handle.result_run_id is not None
+        await record_chain(env.client, handle.id, handle.result_run_id, "subscription-retried")
 
     assert attempts == [1, 2, 3]
     invoices = list_invoices(engine, subscription_id=subscription.subscription_id)

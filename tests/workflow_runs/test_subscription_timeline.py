@@ -16,6 +16,7 @@ from billing_db.tables import notifications
 from workflows.subscription import SubscriptionWorkflow
 
 from notifications.servers import SmtpFixture
+from replay.recording import record_chain
 from workflow_runs.conftest import StartWorker
 from workflow_runs.scenario import SEED_BILLING, hybrid_subscription, usage
 
@@ -75,6 +76,8 @@ async def test_hybrid_plan_bills_three_months_with_a_prorated_first_invoice_then
         await handle.signal("record_usage", usage(("m3-a", 150)))
         await handle.signal(SubscriptionWorkflow.cancel, CancelRequest(at_period_end=True))
         final = await handle.result()
+        assert handle.result_run_id is not None
+        await record_chain(env.client, handle.id, handle.result_run_id, "subscription-timeline")
 
     assert final.status == "canceled"
     invoices = sorted(
