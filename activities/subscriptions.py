@@ -144,11 +144,16 @@ class SubscriptionActivities:
 
     def _register_pricing(self, change: RegisterPricingInput) -> RegisteredPricing:
         record = self._pricing(change.account_id, change.pricing, change.pricing_version_id)
-        record.pricing.check_meters(catalog.list_meters(self._engine, account_id=change.account_id))
+        meters = catalog.list_meters(self._engine, account_id=change.account_id)
+        record.pricing.check_meters(meters)
         catalog.set_subscription_pricing(
             self._engine, subscription_id=change.subscription_id, pricing_version_id=record.id
         )
-        return RegisteredPricing(pricing=record.pricing, pricing_version_id=record.id)
+        return RegisteredPricing(
+            pricing=record.pricing,
+            pricing_version_id=record.id,
+            meters={m: meters[m] for m in sorted(record.pricing.meter_ids())},
+        )
 
     @activity.defn(name=SET_SUBSCRIPTION_STATUS)
     async def set_subscription_status(self, change: SetSubscriptionStatusInput) -> None:

@@ -399,6 +399,7 @@ class SubscriptionWorkflow:
                 update={
                     "pricing": registered.pricing,
                     "pricing_version_id": registered.pricing_version_id,
+                    "meters": registered.meters,
                 }
             )
         self._state = state.model_copy(

@@ -89,6 +89,8 @@ class RegisterPricingInput(Payload):
 class RegisteredPricing(Payload):
     pricing: Pricing
     pricing_version_id: int
+    meters: dict[str, Meter]
+    """The meters the new pricing prices: usage of any other meter is refused from now on."""
 
 
 class RecordPaymentInput(Payload):

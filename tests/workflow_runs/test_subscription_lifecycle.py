@@ -1,0 +1,213 @@
+"""Drafts awaiting approval, late usage, plan changes and immediate cancellation, over simulated
+months on the time-skipping server.
+
+Every subscription here uses a dunning ladder longer than the test, so that no invoice workflow
+completes while time is being skipped (see tests/conftest.py, own_time_skipping_env)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine
+from temporalio.client import WorkflowQueryFailedError
+from temporalio.testing import WorkflowEnvironment
+
+from billing.contracts.subscription import (
+    CancelRequest,
+    PlanChange,
+    SubscriptionInput,
+    SubscriptionStatusView,
+)
+from billing_db.records import InvoiceRecord
+from billing_db.repo_invoices import list_invoices
+from billing_service.client import (
+    approve_invoice,
+    batch_of,
+    cancel_subscription,
+    change_plan,
+    send_usage,
+    start_subscription,
+    subscription_status,
+)
+
+from notifications.servers import SmtpFixture
+from workflow_runs.conftest import StartWorker
+from workflow_runs.scenario import SEED_BILLING, hybrid_subscription, usage
+
+
+def usage_events(*events: tuple[str, int]) -> list[dict[str, Any]]:
+    return list(usage(*events)["events"])
+
+
+LONG_LADDER = {"dunning": {"steps": [{"after_days": 120, "action": "remind"}]}}
+
+
+def _month_after(moment: datetime) -> datetime:
+    year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
+    return datetime(year, month, 1, tzinfo=UTC)
+
+
+async def _status_when(
+    env: WorkflowEnvironment,
+    subscription_id: str,
+    done: Callable[[SubscriptionStatusView], bool],
+) -> SubscriptionStatusView:
+    """The `status` query once `done` holds (activities run in real time between skips)."""
+    for _ in range(300):
+        try:
+            status = await subscription_status(env.client, subscription_id)
+        except WorkflowQueryFailedError:  # still starting
+            await asyncio.sleep(0.05)
+            continue
+        if done(status):
+            return status
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"status never reached the expected state: {status}")
+
+
+async def _started_on_a_month_boundary(
+    env: WorkflowEnvironment, **overrides: Any
+) -> tuple[SubscriptionInput, datetime]:
+    start = _month_after(await env.get_current_time())
+    billing = SEED_BILLING | LONG_LADDER | overrides.pop("billing", {})
+    subscription = hybrid_subscription(start_at=start, billing=billing, **overrides)
+    await env.sleep(start - await env.get_current_time())
+    return subscription, start
+
+
+def _invoices(engine: Engine, subscription_id: str) -> list[InvoiceRecord]:
+    return sorted(
+        list_invoices(engine, subscription_id=subscription_id), key=lambda i: i.period.start
+    )
+
+
+async def test_a_draft_invoice_waits_for_approval_before_it_is_sent(
+    own_time_skipping_env: WorkflowEnvironment,
+    billing_worker: StartWorker,
+    engine: Engine,
+    smtp_server: SmtpFixture,
+    task_queue: str,
+) -> None:
+    env = own_time_skipping_env
+    subscription, start = await _started_on_a_month_boundary(
+        env, billing={"auto_generate_invoices": False}
+    )
+    sub_id = subscription.subscription_id
+    async with billing_worker(env):
+        await start_subscription(env.client, subscription, task_queue=task_queue)
+        await _status_when(env, sub_id, lambda s: True)
+        await env.sleep(_month_after(start) + timedelta(hours=1) - await env.get_current_time())
+        status = await _status_when(env, sub_id, lambda s: bool(s.drafts_awaiting_approval))
+
+        [draft] = _invoices(engine, sub_id)
+        assert status.drafts_awaiting_approval == [draft.number]
+        assert draft.status == "draft"
+        assert draft.due_at is None
+        assert not [m for m in smtp_server.handler.messages if draft.number in m["Subject"]]
+
+        await approve_invoice(env.client, sub_id, draft.number)
+        status = await _status_when(env, sub_id, lambda s: bool(s.open_invoices))
+
+    [issued] = _invoices(engine, sub_id)
+    assert status.open_invoices == [issued.number]
+    assert status.drafts_awaiting_approval == []
+    assert issued.status == "open"
+    assert issued.due_at is not None
+    assert len([m for m in smtp_server.handler.messages if issued.number in m["Subject"]]) == 1
+
+
+async def test_usage_arriving_after_its_period_was_invoiced_is_billed_as_a_late_line(
+    own_time_skipping_env: WorkflowEnvironment,
+    billing_worker: StartWorker,
+    engine: Engine,
+    task_queue: str,
+) -> None:
+    env = own_time_skipping_env
+    subscription, start = await _started_on_a_month_boundary(env)
+    sub_id = subscription.subscription_id
+    second = _month_after(start)
+    async with billing_worker(env):
+        await start_subscription(env.client, subscription, task_queue=task_queue)
+        await send_usage(env.client, sub_id, batch_of(usage_events(("on-time", 150))))
+        await _status_when(env, sub_id, lambda s: s.usage["bandwidth_egress"].events == 1)
+        await env.sleep(second + timedelta(hours=1) - await env.get_current_time())
+        await _status_when(env, sub_id, lambda s: len(s.open_invoices) == 1)
+
+        # 50 GB more of the first month, reported after its invoice: 150 -> 200 GB.
+        late = usage(("late", 50))
+        late["events"][0]["timestamp"] = (start + timedelta(days=20)).isoformat()
+        await send_usage(env.client, sub_id, batch_of(late["events"]))
+        await _status_when(env, sub_id, lambda s: s.late_events == 1)
+        await env.sleep(_month_after(second) + timedelta(hours=1) - await env.get_current_time())
+        await _status_when(env, sub_id, lambda s: len(s.open_invoices) == 2)
+
+    first, following = _invoices(engine, sub_id)
+    assert first.subtotal == Decimal("49.99") + Decimal("2.50")  # 50 GB over 100 at 0.05
+    [late_line] = [line for line in following.lines if line.kind == "late_usage"]
+    assert (late_line.quantity, late_line.amount) == (Decimal(50), Decimal("2.50"))
+    assert (late_line.period_start, late_line.period_end) == (start, second)
+    assert following.subtotal == Decimal("49.99") + Decimal("2.50")
+
+
+async def test_a_plan_change_takes_effect_from_the_next_period(
+    own_time_skipping_env: WorkflowEnvironment,
+    billing_worker: StartWorker,
+    engine: Engine,
+    task_queue: str,
+) -> None:
+    env = own_time_skipping_env
+    subscription, start = await _started_on_a_month_boundary(env)
+    sub_id = subscription.subscription_id
+    vm_hosting = {
+        "product_id": "prod_vm_hosting",
+        "currency": "EUR",
+        "components": [{"type": "recurring", "amount": "79.99", "cycle": "monthly"}],
+    }
+    second = _month_after(start)
+    async with billing_worker(env):
+        await start_subscription(env.client, subscription, task_queue=task_queue)
+        await _status_when(env, sub_id, lambda s: True)
+        await change_plan(env.client, sub_id, PlanChange.model_validate({"pricing": vm_hosting}))
+        await _status_when(env, sub_id, lambda s: s.pending_plan_change is not None)
+        await env.sleep(_month_after(second) + timedelta(hours=1) - await env.get_current_time())
+        status = await _status_when(env, sub_id, lambda s: len(s.open_invoices) == 2)
+
+    before, after = _invoices(engine, sub_id)
+    assert (before.subtotal, before.total) == (Decimal("49.99"), Decimal("59.99"))
+    assert (after.subtotal, after.total) == (Decimal("79.99"), Decimal("95.99"))
+    assert status.product_id == "prod_vm_hosting"
+    assert status.pending_plan_change is None
+
+
+async def test_an_immediate_cancel_issues_a_prorated_final_invoice_and_ends(
+    own_time_skipping_env: WorkflowEnvironment,
+    billing_worker: StartWorker,
+    engine: Engine,
+    task_queue: str,
+) -> None:
+    env = own_time_skipping_env
+    subscription, start = await _started_on_a_month_boundary(env)
+    sub_id = subscription.subscription_id
+    days_in_month = (_month_after(start) - start).days
+    async with billing_worker(env):
+        handle = await start_subscription(env.client, subscription, task_queue=task_queue)
+        await _status_when(env, sub_id, lambda s: True)
+        await env.sleep(timedelta(days=10, hours=12))
+        await cancel_subscription(
+            env.client, sub_id, CancelRequest(at_period_end=False, reason="moving away")
+        )
+        final = await handle.result()
+
+    assert final.status == "canceled"
+    [invoice] = _invoices(engine, sub_id)
+    assert invoice.period.start == start
+    # Closed when the signal was handled: 10.5 days in, give or take the real time it took.
+    cancelled_after = invoice.period.end - start
+    assert timedelta(days=10, hours=12) <= cancelled_after < timedelta(days=10, hours=12, minutes=1)
+    # Prorated by days touched: 11 of the month's days (the cancel day counts).
+    expected = (Decimal("49.99") * 11 / days_in_month).quantize(Decimal("0.01"))
+    assert invoice.subtotal == expected
