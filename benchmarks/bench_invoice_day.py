@@ -1,0 +1,134 @@
+"""Invoice day: many subscriptions sharing invoice day 1 are invoiced and notified at once.
+
+Set-up: the `temporal` CLI dev server (in memory), one in-process worker with the production
+wiring (`create_worker`), a migrated SQLite billing database in a temporary folder, a real SMTP
+sink (aiosmtpd) taking the `invoice_generated` emails. N subscriptions of the seed's hybrid plan
+are started backdated into last month, so each one's first period is already over: starting them
+is their invoice day. An invoice counts once its email has been delivered.
+
+Prints invoices per second (from the first start to the last delivered email), the history length
+of a subscription's first run, and the worker process's peak RSS with N live subscriptions (plus
+their N invoice workflows). Not a test: nothing here asserts a time.
+
+    uv run python -m benchmarks.bench_invoice_day [--subscriptions 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import tempfile
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from activities.notifications.settings import SmtpSettings
+from billing.contracts.subscription import SubscriptionInput
+from billing_db.engine import make_engine
+from billing_db.migrate import upgrade
+from billing_service.client import start_subscription
+from billing_service.dev_servers import MailCatcher, start_mail_catcher
+from billing_service.worker import create_worker
+from scripts.temporal_tools import ensure_all
+from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
+
+TASK_QUEUE = "bench-invoice-day"
+
+
+def subscription(run: str, number: int, start_at: object) -> SubscriptionInput:
+    return SubscriptionInput.model_validate(
+        {
+            "subscription_id": f"inv_{run}_{number}",
+            "account_id": f"acct_{run}",
+            "customer": {
+                "id": f"cus_{run}_{number}",
+                "name": f"Customer {number}",
+                "email": f"c{number}@example.com",
+            },
+            "meters": [{"name": "bandwidth_egress", "unit": "GB", "aggregation": "sum"}],
+            "pricing": {
+                "product_id": "prod_web_hosting",
+                "currency": "EUR",
+                "components": [
+                    {"type": "recurring", "amount": "49.99", "cycle": "monthly"},
+                    {
+                        "type": "usage",
+                        "meter_id": "bandwidth_egress",
+                        "tiers": [
+                            {"up_to": 100, "unit_price": "0"},
+                            {"up_to": 1000, "unit_price": "0.05"},
+                            {"up_to": None, "unit_price": "0.03"},
+                        ],
+                    },
+                ],
+            },
+            "billing": {"invoice_day": 1, "payment_terms_days": 14, "tax_rate": "0.20"},
+            "notifications": {"invoice_generated": {"email": True, "webhook": False}},
+            "start_at": start_at,
+        }
+    )
+
+
+async def main(count: int) -> None:
+    tools = ensure_all()
+    folder = Path(tempfile.mkdtemp(prefix="bench-invoice-day-"))
+    url = f"sqlite:///{folder / 'billing.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    catcher = MailCatcher(emit=lambda _line: None)
+    mail_server = await start_mail_catcher(catcher, port=0)
+    smtp_port = mail_server.sockets[0].getsockname()[1]
+    smtp = SmtpSettings(host="127.0.0.1", port=smtp_port, mail_from="bench@example.com", timeout=10)
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=tools.dev_server,
+        search_attributes=SEARCH_ATTRIBUTES,
+        dev_server_startup_timeout=timedelta(seconds=90),
+    )
+    run = uuid.uuid4().hex[:6]
+    try:
+        async with create_worker(env.client, task_queue=TASK_QUEUE, engine=engine, smtp=smtp):
+            now = await env.get_current_time()
+            start_at = (now - timedelta(days=40)).isoformat()
+            begin = time.perf_counter()
+            limit = asyncio.Semaphore(50)
+            first_runs: dict[int, str | None] = {}
+
+            async def start(number: int) -> None:
+                async with limit:
+                    handle = await start_subscription(
+                        env.client, subscription(run, number, start_at), task_queue=TASK_QUEUE
+                    )
+                    first_runs[number] = handle.result_run_id
+
+            await asyncio.gather(*(start(n) for n in range(count)))
+            started = time.perf_counter() - begin
+            while len(catcher.messages) < count:  # noqa: ASYNC110 (filled by the SMTP server)
+                await asyncio.sleep(0.1)
+            seconds = time.perf_counter() - begin
+            handle = env.client.get_workflow_handle(
+                f"subscription-inv_{run}_0", run_id=first_runs[0]
+            )
+            history = await handle.fetch_history()
+            print(f"invoice day, {count} subscriptions, SQLite at {folder}")
+            print(f"  started in {started:.1f} s; all invoiced and emailed in {seconds:.1f} s")
+            print(f"  {count / seconds:,.1f} invoices/s")
+            print(f"  history of a subscription's invoicing run: {len(history.events)} events")
+            peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            print(f"  worker process peak RSS with {count} live subscriptions: {peak_mb:,.0f} MB")
+    finally:
+        await env.shutdown()
+        mail_server.close()
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--subscriptions", type=int, default=1000)
+    arguments = parser.parse_args()
+    asyncio.run(main(arguments.subscriptions))
