@@ -12,8 +12,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine
-from temporalio.client import WorkflowQueryFailedError
+from temporalio.client import WorkflowFailureError, WorkflowQueryFailedError
+from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from billing.contracts.subscription import (
@@ -211,3 +213,28 @@ async def test_an_immediate_cancel_issues_a_prorated_final_invoice_and_ends(
     # Prorated by days touched: 11 of the month's days (the cancel day counts).
     expected = (Decimal("49.99") * 11 / days_in_month).quantize(Decimal("0.01"))
     assert invoice.subtotal == expected
+
+
+async def test_a_pricing_for_an_unknown_meter_fails_the_subscription_with_a_clear_reason(
+    time_skipping_env: WorkflowEnvironment, billing_worker: StartWorker, task_queue: str
+) -> None:
+    env = time_skipping_env
+    pricing = {
+        "product_id": "prod_gpu",
+        "currency": "EUR",
+        "components": [{"type": "usage", "meter_id": "gpu_hours", "unit_price": "1.20"}],
+    }
+    subscription = hybrid_subscription(pricing=pricing)
+    async with billing_worker(env):
+        handle = await start_subscription(env.client, subscription, task_queue=task_queue)
+        with pytest.raises(WorkflowFailureError) as failed:
+            await handle.result()
+
+    cause = failed.value.cause
+    assert isinstance(cause, ActivityError)
+    assert isinstance(cause.cause, ApplicationError)
+    assert cause.cause.non_retryable
+    assert "gpu_hours" in cause.cause.message
+    history = await handle.fetch_history()
+    started = [e for e in history.events if e.HasField("activity_task_started_event_attributes")]
+    assert [e.activity_task_started_event_attributes.attempt for e in started] == [1]
