@@ -13,11 +13,14 @@ import contextlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import ValidationError
+
     from billing.aggregation import property_key
     from billing.catalog import Meter
     from billing.contracts.activities import (
@@ -66,6 +69,7 @@ with workflow.unsafe.imports_passed_through():
     from billing.money import EXACT, format_decimal
     from billing.periods import Period, first_period, next_period, proration_factor
     from billing.usage_intake import check_batch, check_event, parse_raw_batch, parse_raw_event
+    from billing.validation import describe_validation_error
     from workflows import search_attributes as sa
     from workflows.activity_options import DATABASE
     from workflows.notify import notify
@@ -101,9 +105,17 @@ class _Intake:
 @workflow.defn(name="SubscriptionWorkflow")
 class SubscriptionWorkflow:
     @workflow.init
-    def __init__(self, subscription: SubscriptionInput) -> None:
-        self._input = subscription
-        self._state: CarriedState | None = subscription.carried
+    def __init__(self, subscription: dict[str, Any]) -> None:
+        # The input arrives as plain JSON and is validated here, so that a malformed start (from
+        # the `temporal` CLI, say) fails the workflow with the reason instead of failing its
+        # workflow task over and over on "Failed decoding arguments".
+        self._input_error: str | None = None
+        self._input: SubscriptionInput | None = None
+        try:
+            self._input = SubscriptionInput.model_validate(subscription)
+        except ValidationError as error:
+            self._input_error = describe_validation_error(error)
+        self._state: CarriedState | None = self._input.carried if self._input else None
         self._intake = _Intake()
         self._raw_before_ready: list[RawUsageBatch] = []
         self._status_dirty = False
@@ -117,9 +129,16 @@ class SubscriptionWorkflow:
     # --- the run ----------------------------------------------------------------------------
 
     @workflow.run
-    async def run(self, subscription: SubscriptionInput) -> SubscriptionStatusView:
+    async def run(self, subscription: dict[str, Any]) -> SubscriptionStatusView:
+        """`subscription`: a `SubscriptionInput` as JSON (contract/subscription-input...)."""
+        if self._input is None:
+            raise ApplicationError(
+                f"invalid subscription input: {self._input_error}",
+                type="InvalidSubscriptionInput",
+                non_retryable=True,
+            )
         if self._state is None:
-            self._state = await self._start_new(subscription)
+            self._state = await self._start_new(self._input)
         state = self._state
         for raw in self._raw_before_ready:
             self._accept_raw(raw)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -16,11 +15,12 @@ from activities.invoices import InvoiceActivities
 from billing.contracts.activities import ISSUE_INVOICE, IssueInvoiceInput
 from billing.contracts.invoice import InvoiceSummary
 from billing_db.repo_invoices import list_invoices
-from billing_service.client import start_subscription, subscription_status
+from billing_service.client import start_subscription
 from billing_service.worker import WORKFLOWS, activities
 
 from notifications.servers import SmtpFixture
 from replay.recording import record_chain
+from workflow_runs.polling import status_when
 from workflow_runs.scenario import hybrid_subscription
 
 
@@ -58,12 +58,9 @@ async def test_an_invoice_activity_that_fails_twice_after_committing_issues_one_
         env.client, task_queue=task_queue, workflows=list(WORKFLOWS), activities=replaced
     ):
         handle = await start_subscription(env.client, subscription, task_queue=task_queue)
-        status = await subscription_status(env.client, subscription.subscription_id)
-        for _ in range(300):
-            status = await subscription_status(env.client, subscription.subscription_id)
-            if status.open_invoices:
-                break
-            await asyncio.sleep(0.1)
+        status = await status_when(
+            env.client, subscription.subscription_id, lambda s: bool(s.open_invoices)
+        )
         assert handle.result_run_id is not None
         await record_chain(env.client, handle.id, handle.result_run_id, "subscription-retried")
 

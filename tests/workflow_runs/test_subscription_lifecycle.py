@@ -6,15 +6,13 @@ completes while time is being skipped (see tests/conftest.py, own_time_skipping_
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine
-from temporalio.client import WorkflowFailureError, WorkflowQueryFailedError
+from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
@@ -22,7 +20,6 @@ from billing.contracts.subscription import (
     CancelRequest,
     PlanChange,
     SubscriptionInput,
-    SubscriptionStatusView,
 )
 from billing_db.records import InvoiceRecord
 from billing_db.repo_invoices import list_invoices
@@ -33,11 +30,11 @@ from billing_service.client import (
     change_plan,
     send_usage,
     start_subscription,
-    subscription_status,
 )
 
 from notifications.servers import SmtpFixture
 from workflow_runs.conftest import StartWorker
+from workflow_runs.polling import status_when
 from workflow_runs.scenario import SEED_BILLING, hybrid_subscription, usage
 
 
@@ -51,24 +48,6 @@ LONG_LADDER = {"dunning": {"steps": [{"after_days": 120, "action": "remind"}]}}
 def _month_after(moment: datetime) -> datetime:
     year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
     return datetime(year, month, 1, tzinfo=UTC)
-
-
-async def _status_when(
-    env: WorkflowEnvironment,
-    subscription_id: str,
-    done: Callable[[SubscriptionStatusView], bool],
-) -> SubscriptionStatusView:
-    """The `status` query once `done` holds (activities run in real time between skips)."""
-    for _ in range(300):
-        try:
-            status = await subscription_status(env.client, subscription_id)
-        except WorkflowQueryFailedError:  # still starting
-            await asyncio.sleep(0.05)
-            continue
-        if done(status):
-            return status
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"status never reached the expected state: {status}")
 
 
 async def _started_on_a_month_boundary(
@@ -101,9 +80,9 @@ async def test_a_draft_invoice_waits_for_approval_before_it_is_sent(
     sub_id = subscription.subscription_id
     async with billing_worker(env):
         await start_subscription(env.client, subscription, task_queue=task_queue)
-        await _status_when(env, sub_id, lambda s: True)
+        await status_when(env.client, sub_id, lambda s: True)
         await env.sleep(_month_after(start) + timedelta(hours=1) - await env.get_current_time())
-        status = await _status_when(env, sub_id, lambda s: bool(s.drafts_awaiting_approval))
+        status = await status_when(env.client, sub_id, lambda s: bool(s.drafts_awaiting_approval))
 
         [draft] = _invoices(engine, sub_id)
         assert status.drafts_awaiting_approval == [draft.number]
@@ -112,7 +91,7 @@ async def test_a_draft_invoice_waits_for_approval_before_it_is_sent(
         assert not [m for m in smtp_server.handler.messages if draft.number in m["Subject"]]
 
         await approve_invoice(env.client, sub_id, draft.number)
-        status = await _status_when(env, sub_id, lambda s: bool(s.open_invoices))
+        status = await status_when(env.client, sub_id, lambda s: bool(s.open_invoices))
 
     [issued] = _invoices(engine, sub_id)
     assert status.open_invoices == [issued.number]
@@ -135,17 +114,17 @@ async def test_usage_arriving_after_its_period_was_invoiced_is_billed_as_a_late_
     async with billing_worker(env):
         await start_subscription(env.client, subscription, task_queue=task_queue)
         await send_usage(env.client, sub_id, batch_of(usage_events(("on-time", 150))))
-        await _status_when(env, sub_id, lambda s: s.usage["bandwidth_egress"].events == 1)
+        await status_when(env.client, sub_id, lambda s: s.usage["bandwidth_egress"].events == 1)
         await env.sleep(second + timedelta(hours=1) - await env.get_current_time())
-        await _status_when(env, sub_id, lambda s: len(s.open_invoices) == 1)
+        await status_when(env.client, sub_id, lambda s: len(s.open_invoices) == 1)
 
         # 50 GB more of the first month, reported after its invoice: 150 -> 200 GB.
         late = usage(("late", 50))
         late["events"][0]["timestamp"] = (start + timedelta(days=20)).isoformat()
         await send_usage(env.client, sub_id, batch_of(late["events"]))
-        await _status_when(env, sub_id, lambda s: s.late_events == 1)
+        await status_when(env.client, sub_id, lambda s: s.late_events == 1)
         await env.sleep(_month_after(second) + timedelta(hours=1) - await env.get_current_time())
-        await _status_when(env, sub_id, lambda s: len(s.open_invoices) == 2)
+        await status_when(env.client, sub_id, lambda s: len(s.open_invoices) == 2)
 
     first, following = _invoices(engine, sub_id)
     assert first.subtotal == Decimal("49.99") + Decimal("2.50")  # 50 GB over 100 at 0.05
@@ -172,11 +151,11 @@ async def test_a_plan_change_takes_effect_from_the_next_period(
     second = _month_after(start)
     async with billing_worker(env):
         await start_subscription(env.client, subscription, task_queue=task_queue)
-        await _status_when(env, sub_id, lambda s: True)
+        await status_when(env.client, sub_id, lambda s: True)
         await change_plan(env.client, sub_id, PlanChange.model_validate({"pricing": vm_hosting}))
-        await _status_when(env, sub_id, lambda s: s.pending_plan_change is not None)
+        await status_when(env.client, sub_id, lambda s: s.pending_plan_change is not None)
         await env.sleep(_month_after(second) + timedelta(hours=1) - await env.get_current_time())
-        status = await _status_when(env, sub_id, lambda s: len(s.open_invoices) == 2)
+        status = await status_when(env.client, sub_id, lambda s: len(s.open_invoices) == 2)
 
     before, after = _invoices(engine, sub_id)
     assert (before.subtotal, before.total) == (Decimal("49.99"), Decimal("59.99"))
@@ -197,7 +176,7 @@ async def test_an_immediate_cancel_issues_a_prorated_final_invoice_and_ends(
     days_in_month = (_month_after(start) - start).days
     async with billing_worker(env):
         handle = await start_subscription(env.client, subscription, task_queue=task_queue)
-        await _status_when(env, sub_id, lambda s: True)
+        await status_when(env.client, sub_id, lambda s: True)
         await env.sleep(timedelta(days=10, hours=12))
         await cancel_subscription(
             env.client, sub_id, CancelRequest(at_period_end=False, reason="moving away")
@@ -238,3 +217,22 @@ async def test_a_pricing_for_an_unknown_meter_fails_the_subscription_with_a_clea
     history = await handle.fetch_history()
     started = [e for e in history.events if e.HasField("activity_task_started_event_attributes")]
     assert [e.activity_task_started_event_attributes.attempt for e in started] == [1]
+
+
+async def test_a_malformed_start_fails_the_workflow_with_the_reason(
+    time_skipping_env: WorkflowEnvironment, billing_worker: StartWorker, task_queue: str
+) -> None:
+    """What a typo in `temporal workflow start --input` gets: a failed workflow that says why."""
+    env = time_skipping_env
+    malformed = {"subscription_id": "sub_typo", "customer_id": "cus_1", "pricing_version": 3}
+    async with billing_worker(env):
+        handle = await env.client.start_workflow(
+            "SubscriptionWorkflow", malformed, id="subscription-sub_typo", task_queue=task_queue
+        )
+        with pytest.raises(WorkflowFailureError) as failed:
+            await handle.result()
+
+    cause = failed.value.cause
+    assert isinstance(cause, ApplicationError)
+    assert cause.type == "InvalidSubscriptionInput"
+    assert "pricing_version" in cause.message

@@ -6,13 +6,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import Engine, func, select
-from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from billing.contracts.common import subscription_workflow_id
-from billing.contracts.subscription import CancelRequest, SubscriptionStatusView
+from billing.contracts.subscription import CancelRequest
 from billing_db.repo_invoices import list_invoices
 from billing_db.tables import notifications
+from billing_service.client import start_subscription
 from workflows.subscription import SubscriptionWorkflow
 
 from notifications.servers import SmtpFixture
@@ -53,14 +52,7 @@ async def test_hybrid_plan_bills_three_months_with_a_prorated_first_invoice_then
     await _skip_to(env, start)
 
     async with billing_worker(env):
-        handle: WorkflowHandle[
-            SubscriptionWorkflow, SubscriptionStatusView
-        ] = await env.client.start_workflow(
-            SubscriptionWorkflow.run,
-            subscription,
-            id=subscription_workflow_id(subscription.subscription_id),
-            task_queue=task_queue,
-        )
+        handle = await start_subscription(env.client, subscription, task_queue=task_queue)
         # Month 1 (partial): 90 GB in two batches crosses the 80 % and 90 % thresholds.
         await handle.signal("record_usage", usage(("m1-a", 50)))
         await handle.signal("record_usage", usage(("m1-b", 40), ("m1-a", 50)))

@@ -6,13 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import Engine, func, select
-from temporalio.client import WorkflowQueryFailedError, WorkflowUpdateFailedError
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
@@ -23,21 +22,10 @@ from scripts.temporal_tools import TemporalTools
 
 from replay.recording import record_chain
 from workflow_runs.conftest import StartWorker
+from workflow_runs.polling import eventually, status_when
 from workflow_runs.scenario import hybrid_subscription, usage
 
 T = TypeVar("T")
-
-
-async def _eventually(
-    probe: Callable[[], Awaitable[T]], done: Callable[[T], bool], *, seconds: float = 60
-) -> T:
-    """Poll `probe` until `done` holds (visibility and signal processing are asynchronous)."""
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
-        value = await probe()
-        if done(value) or asyncio.get_running_loop().time() > deadline:
-            return value
-        await asyncio.sleep(0.2)
 
 
 def _stored_events(engine: Engine, subscription_id: str) -> int:
@@ -55,14 +43,7 @@ async def _started(env: WorkflowEnvironment, task_queue: str) -> tuple[Subscript
     subscription = hybrid_subscription()
     handle = await start_subscription(env.client, subscription, task_queue=task_queue)
 
-    async def ready() -> bool:
-        try:
-            await subscription_status(env.client, subscription.subscription_id)
-        except WorkflowQueryFailedError:  # "the subscription is still starting"
-            return False
-        return True
-
-    assert await _eventually(ready, bool), "the subscription never became ready"
+    await status_when(env.client, subscription.subscription_id, lambda _status: True)
     return subscription, handle
 
 
@@ -159,8 +140,9 @@ async def test_ten_thousand_events_in_concurrent_signals_with_resends_count_once
         await asyncio.gather(*sends)
 
         expected = signals * per_signal
-        status = await _eventually(
-            lambda: subscription_status(dev_env.client, subscription.subscription_id),
+        status = await status_when(
+            dev_env.client,
+            subscription.subscription_id,
             lambda status: (
                 status.usage.get("bandwidth_egress") is not None
                 and status.usage["bandwidth_egress"].events >= expected
@@ -198,6 +180,6 @@ async def test_the_temporal_cli_lists_active_subscriptions_by_search_attribute(
 
     async with billing_worker(dev_env):
         subscription, handle = await _started(dev_env, task_queue)
-        rows = await _eventually(lambda: asyncio.to_thread(listed), lambda rows: bool(rows))
+        rows = await eventually(lambda: asyncio.to_thread(listed), lambda rows: bool(rows))
         assert [row["execution"]["workflowId"] for row in rows] == [handle.id]
         await handle.terminate("test over")
