@@ -30,7 +30,7 @@ typecheck: deps
 	$(UV) run --frozen mypy
 
 pytest: tools postgres
-	$(UV) run --frozen pytest
+	$(UV) run --frozen pytest --verbose --durations=15
 
 test: lint typecheck pytest
 
