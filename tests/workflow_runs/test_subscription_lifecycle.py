@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.testing import WorkflowEnvironment
@@ -23,6 +23,7 @@ from billing.contracts.subscription import (
 )
 from billing_db.records import InvoiceRecord
 from billing_db.repo_invoices import list_invoices
+from billing_db.tables import usage_events
 from billing_service.client import (
     approve_invoice,
     batch_of,
@@ -38,7 +39,7 @@ from workflow_runs.polling import status_when
 from workflow_runs.scenario import SEED_BILLING, hybrid_subscription, usage
 
 
-def usage_events(*events: tuple[str, int]) -> list[dict[str, Any]]:
+def gigabytes(*events: tuple[str, int]) -> list[dict[str, Any]]:
     return list(usage(*events)["events"])
 
 
@@ -113,7 +114,7 @@ async def test_usage_arriving_after_its_period_was_invoiced_is_billed_as_a_late_
     second = _month_after(start)
     async with billing_worker(env):
         await start_subscription(env.client, subscription, task_queue=task_queue)
-        await send_usage(env.client, sub_id, batch_of(usage_events(("on-time", 150))))
+        await send_usage(env.client, sub_id, batch_of(gigabytes(("on-time", 150))))
         await status_when(env.client, sub_id, lambda s: s.usage["bandwidth_egress"].events == 1)
         await env.sleep(second + timedelta(hours=1) - await env.get_current_time())
         await status_when(env.client, sub_id, lambda s: len(s.open_invoices) == 1)
@@ -236,3 +237,44 @@ async def test_a_malformed_start_fails_the_workflow_with_the_reason(
     assert isinstance(cause, ApplicationError)
     assert cause.type == "InvalidSubscriptionInput"
     assert "pricing_version" in cause.message
+
+
+async def test_a_bad_event_in_a_signal_is_set_aside_with_its_reason_and_the_rest_count(
+    time_skipping_env: WorkflowEnvironment,
+    billing_worker: StartWorker,
+    engine: Engine,
+    task_queue: str,
+) -> None:
+    env = time_skipping_env
+    subscription = hybrid_subscription()
+    sub_id = subscription.subscription_id
+    events = [
+        {"event_id": "ok-1", "meter_id": "bandwidth_egress", "quantity": "10"},
+        {"event_id": "gpu-1", "meter_id": "gpu_hours", "quantity": "1"},
+        {"event_id": "neg-1", "meter_id": "bandwidth_egress", "quantity": "-3"},
+        {"meter_id": "bandwidth_egress", "quantity": "1"},
+        {"event_id": "ok-2", "meter_id": "bandwidth_egress", "quantity": "5"},
+    ]
+    async with billing_worker(env):
+        handle = await start_subscription(env.client, subscription, task_queue=task_queue)
+        await handle.signal("record_usage", {"events": events})
+        status = await status_when(
+            env.client, sub_id, lambda s: "bandwidth_egress" in s.usage and bool(s.rejected_events)
+        )
+        await handle.terminate("test over")
+
+    assert status.usage["bandwidth_egress"].quantity == Decimal(15)
+    reasons = {event.event_id: event.reason for event in status.rejected_events}
+    assert set(reasons) == {"gpu-1", "neg-1", None}
+    assert "unknown meter 'gpu_hours'" in reasons["gpu-1"]
+    assert "must not be negative" in reasons["neg-1"]
+    assert "event_id" in str(reasons[None])
+    assert _stored_event_ids(engine, sub_id) == {"ok-1", "ok-2"}
+
+
+def _stored_event_ids(engine: Engine, subscription_id: str) -> set[str]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(usage_events.c.event_id).where(usage_events.c.subscription_id == subscription_id)
+        )
+        return {row.event_id for row in rows}
