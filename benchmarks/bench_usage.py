@@ -11,6 +11,7 @@ subscription, for 100 subscriptions fed at once, and the history length of each 
 new keeps every run small). Not a test: nothing here asserts a time.
 
     uv run python -m benchmarks.bench_usage [--events 20000] [--subscriptions 100]
+                                            [--many-events 100000]
 """
 
 from __future__ import annotations
@@ -140,7 +141,7 @@ async def history_lengths(client: Client, subscription_id: str) -> list[int]:
     return list(reversed(lengths))
 
 
-async def main(total: int, subscriptions: int) -> None:
+async def main(total: int, subscriptions: int, many_events: int) -> None:
     tools = ensure_all()
     folder = Path(tempfile.mkdtemp(prefix="bench-usage-"))
     url = f"sqlite:///{folder / 'billing.db'}"
@@ -165,14 +166,15 @@ async def main(total: int, subscriptions: int) -> None:
                     f"  1 subscription, {batch:>5} events/signal: {count / seconds:>9,.0f} "
                     f"events/s ({count} events in {seconds:.1f} s)"
                 )
-            per_sub = max(total // subscriptions, 1)
-            many = await started(env.client, subscriptions)
-            seconds = await feed(env.client, many, per_sub, 100)
-            print(
-                f"  {subscriptions} subscriptions at once, 100 events/signal: "
-                f"{per_sub * subscriptions / seconds:>9,.0f} events/s "
-                f"({per_sub * subscriptions} events in {seconds:.1f} s)"
-            )
+            per_sub = max(many_events // subscriptions, 1)
+            for batch in (100, 1000):
+                many = await started(env.client, subscriptions)
+                seconds = await feed(env.client, many, per_sub, batch)
+                print(
+                    f"  {subscriptions} subscriptions at once, {batch:>5} events/signal: "
+                    f"{per_sub * subscriptions / seconds:>9,.0f} events/s "
+                    f"({per_sub * subscriptions} events in {seconds:.1f} s)"
+                )
             if single is not None:
                 await asyncio.sleep(2)  # visibility is eventually consistent
                 lengths = await history_lengths(env.client, single)
@@ -189,5 +191,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--subscriptions", type=int, default=100)
+    parser.add_argument("--many-events", type=int, default=100_000, help="across subscriptions")
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.events, arguments.subscriptions))
+    asyncio.run(main(arguments.events, arguments.subscriptions, arguments.many_events))
