@@ -7,8 +7,13 @@ from __future__ import annotations
 
 import click
 
+from billing_service.cli.catalog import config, customers, meters, notifications, pricing
 from billing_service.cli.dev import dev_mail, dev_webhooks
+from billing_service.cli.invoices import invoices
+from billing_service.cli.ops import db, worker
 from billing_service.cli.preview import preview
+from billing_service.cli.simulate import simulate
+from billing_service.cli.subscriptions import subscriptions, usage
 
 
 @click.group()
@@ -18,6 +23,20 @@ def main() -> None:
 
 
 # Subcommand registration (keep one line per module, alphabetical).
-main.add_command(dev_mail)
-main.add_command(dev_webhooks)
-main.add_command(preview)
+for command in (
+    config,
+    customers,
+    db,
+    dev_mail,
+    dev_webhooks,
+    invoices,
+    meters,
+    notifications,
+    preview,
+    pricing,
+    simulate,
+    subscriptions,
+    usage,
+    worker,
+):
+    main.add_command(command)

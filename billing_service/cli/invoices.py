@@ -1,0 +1,244 @@
+"""`billing invoices list | show | pay | void`.
+
+Invoices are read from the mode's billing database; paying and voiding go to the invoice's
+workflow. An invoice of the other mode is "not found", even where both modes share a database.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import click
+from rich.console import Group as Renderables
+from rich.console import RenderableType
+from sqlalchemy import Engine
+
+from billing.contracts.invoice import PaymentSubmission, VoidRequest
+from billing.money import format_decimal, to_decimal
+from billing_db import repo_invoices
+from billing_db.errors import UnknownInvoiceError
+from billing_db.records import InvoiceRecord
+from billing_service import client as billing
+from billing_service.cli.common import (
+    CommandEnv,
+    Group,
+    InputError,
+    key_values,
+    run_async,
+    table,
+    with_env,
+)
+
+STATUSES = ("draft", "open", "paid", "overdue", "void", "uncollectible")
+
+
+def find_invoice(engine: Engine, env: CommandEnv, number: str) -> InvoiceRecord:
+    """The invoice in the command's mode, or `UnknownInvoiceError` (also for the other mode)."""
+    record = repo_invoices.get_invoice(engine, invoice_number=number)
+    if record.mode != env.mode:
+        raise UnknownInvoiceError(f"invoice_number: no invoice {number!r} in {env.mode} mode")
+    return record
+
+
+def _money(value: Decimal) -> str:
+    return format_decimal(value)
+
+
+def _percent(rate: Decimal) -> str:
+    return format_decimal((rate * 100).normalize())
+
+
+def _minute(value: Any) -> str:
+    return f"{value:%Y-%m-%d %H:%M}"
+
+
+def _day(value: Any) -> str:
+    return "" if value is None else f"{value:%Y-%m-%d}"
+
+
+def invoice_json(record: InvoiceRecord) -> dict[str, Any]:
+    data: dict[str, Any] = record.model_dump(mode="json", exclude={"usage_watermark"})
+    return data
+
+
+def invoice_rows(records: list[InvoiceRecord]) -> list[list[str]]:
+    return [
+        [
+            r.number,
+            r.subscription_id,
+            r.status,
+            f"{_day(r.period.start)}..{_day(r.period.end)}",
+            _day(r.due_at),
+            f"{_money(r.total)} {r.currency}",
+            f"{_money(r.amount_due)} {r.currency}",
+        ]
+        for r in records
+    ]
+
+
+def invoice_detail(record: InvoiceRecord) -> RenderableType:
+    head = key_values(
+        f"Invoice {record.number} ({'live' if record.livemode else 'test'} mode)",
+        {
+            "status": record.status,
+            "subscription": record.subscription_id,
+            "customer": record.customer_id,
+            "period": f"{_day(record.period.start)} .. {_day(record.period.end)}",
+            "issued": _day(record.issued_at),
+            "due": _day(record.due_at),
+            "livemode": record.livemode,
+        },
+    )
+    lines = table(
+        None,
+        ["Description", "Quantity (r)", f"Amount {record.currency} (r)"],
+        [
+            [line.description, format_decimal(line.quantity), _money(line.amount)]
+            for line in record.lines
+        ]
+        + [
+            ["Subtotal", "", _money(record.subtotal)],
+            [
+                f"Tax ({format_decimal((record.tax_rate * 100).normalize())}%)",
+                "",
+                _money(record.tax),
+            ],
+            ["Total", "", _money(record.total)],
+            ["Paid", "", _money(record.amount_paid)],
+            ["Amount due", "", _money(record.amount_due)],
+        ],
+    )
+    parts: list[RenderableType] = [head, lines]
+    if record.payments:
+        parts.append(
+            table(
+                "Payments",
+                ["Payment", "Received", "Amount (r)"],
+                [[p.payment_id, _day(p.received_at), _money(p.amount)] for p in record.payments],
+            )
+        )
+    parts.append(
+        table(
+            "History",
+            ["At", "Status", "Reason"],
+            [
+                [
+                    f"{c.at:%Y-%m-%d %H:%M}",
+                    f"{c.from_status or '-'} -> {c.to_status}",
+                    c.reason or "",
+                ]
+                for c in record.history
+            ],
+        )
+    )
+    return Renderables(*parts)
+
+
+@click.group("invoices", cls=Group)
+def invoices() -> None:
+    """Invoices: list and show them, pay or void one."""
+
+
+@invoices.command("list")
+@click.option("--subscription", "subscription_id")
+@click.option("--customer", "customer_id")
+@click.option("--status", "statuses", multiple=True, type=click.Choice(STATUSES))
+@click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
+@with_env
+def list_invoices(
+    env: CommandEnv,
+    subscription_id: str | None,
+    customer_id: str | None,
+    statuses: tuple[Any, ...],
+    limit: int,
+) -> None:
+    """The account's invoices in this mode, oldest period first."""
+    with env.engine() as engine:
+        found = repo_invoices.list_invoices(
+            engine,
+            account_id=env.account_id,
+            subscription_id=subscription_id,
+            customer_id=customer_id,
+            statuses=list(statuses) or None,
+            limit=limit,
+        )
+    records = [record for record in found if record.mode == env.mode]
+    env.emit(
+        [invoice_json(record) for record in records],
+        table(
+            f"Invoices of {env.account_id} ({env.mode} mode)",
+            ["Number", "Subscription", "Status", "Period", "Due", "Total (r)", "Due amount (r)"],
+            invoice_rows(records),
+        ),
+    )
+
+
+@invoices.command("show")
+@click.argument("number")
+@with_env
+def show(env: CommandEnv, number: str) -> None:
+    """One invoice with its lines, payments and status history."""
+    with env.engine() as engine:
+        record = find_invoice(engine, env, number)
+    env.emit(invoice_json(record), invoice_detail(record))
+
+
+@invoices.command("pay")
+@click.argument("number")
+@click.option("--amount", help="Default: the amount due.")
+@click.option("--payment-id", help="Idempotency key: the same id again changes nothing.")
+@click.option("--currency", help="Must be the invoice's currency when given.")
+@with_env
+def pay(
+    env: CommandEnv, number: str, amount: str | None, payment_id: str | None, currency: str | None
+) -> None:
+    """Record a payment on the invoice's workflow (refused with the reason when it cannot)."""
+    with env.engine() as engine:
+        record = find_invoice(engine, env, number)
+    value = to_decimal(amount) if amount is not None else record.amount_due
+    if value <= 0:
+        raise InputError(f"--amount: must be positive; invoice {number} has nothing due")
+    payment = PaymentSubmission(
+        payment_id=payment_id or f"pay_{uuid.uuid4().hex[:16]}",
+        amount=value,
+        currency=currency,
+    )
+
+    async def go() -> Any:
+        return await billing.pay_invoice(await env.client(), number, payment)
+
+    result = run_async(go())
+    env.emit(
+        {"invoice_number": number, "livemode": env.livemode, **result.model_dump(mode="json")},
+        key_values(
+            f"Payment {result.payment_id} on {number}",
+            {
+                "new": result.new,
+                "status": result.status,
+                "paid": _money(result.amount_paid),
+                "due": _money(result.amount_due),
+                "credit added": _money(result.credit_added),
+            },
+        ),
+    )
+
+
+@invoices.command("void")
+@click.argument("number")
+@click.option("--reason", required=True)
+@with_env
+def void(env: CommandEnv, number: str, reason: str) -> None:
+    """Void an unpaid invoice (its workflow records it and stops escalating)."""
+    with env.engine() as engine:
+        record = find_invoice(engine, env, number)
+    if record.status in ("paid", "void"):
+        raise InputError(f"invoice {number} is {record.status}: it cannot be voided")
+
+    async def go() -> None:
+        await billing.void_invoice(await env.client(), number, VoidRequest(reason=reason))
+
+    run_async(go())
+    data = {"invoice_number": number, "void_requested": True, "livemode": env.livemode}
+    env.emit(data, f"Void of {number} requested: {reason} ({env.mode} mode).")
