@@ -16,7 +16,12 @@ from billing.contracts.activities import (
     IssueInvoiceInput,
     RecordPaymentInput,
 )
-from billing.contracts.invoice import InvoiceSummary, PaymentResult
+from billing.contracts.invoice import (
+    RECORD_DUNNING_STEP,
+    InvoiceSummary,
+    PaymentResult,
+    RecordDunningStepInput,
+)
 from billing.errors import InvalidConfigurationError
 from billing_db import repo_invoices, repo_payments
 from billing_db.records import InvoiceRecord
@@ -93,5 +98,18 @@ class InvoiceActivities:
             to=request.to,
             at=request.at,
             reason=request.reason,
+        )
+        return invoice_summary(record)
+
+    @activity.defn(name=RECORD_DUNNING_STEP)
+    async def record_dunning_step(self, request: RecordDunningStepInput) -> InvoiceSummary:
+        """Write a reminder or suspension to the invoice's history, once per step."""
+        record = await call_repository(
+            repo_invoices.record_dunning_step,
+            self._engine,
+            invoice_number=request.invoice_number,
+            step=request.step,
+            at=request.at,
+            note=request.note,
         )
         return invoice_summary(record)

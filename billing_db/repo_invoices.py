@@ -381,6 +381,47 @@ def change_invoice_status(
         return read_invoice(connection, invoice_number)
 
 
+def record_dunning_step(
+    engine: Engine, *, invoice_number: str, step: str, at: datetime, note: str
+) -> InvoiceRecord:
+    """Append a dunning step that keeps the invoice's status (a reminder, the subscription's
+    suspension) to its history: a change from and to the current status, with the reason
+    `"<step>: <note>"`. `step` names the step uniquely per invoice (e.g. `remind-1`): the same
+    step again (an activity retry) writes nothing. Raises `UnknownInvoiceError`, or
+    `IllegalStatusTransitionError` for an invoice that was never issued (draft, void).
+    """
+    when = check_aware(at, field="at")
+    key = step.strip()
+    if not key or ":" in key or len(key) > 64:
+        raise InvalidRecordError(f"step: 1-64 characters without ':', got {step!r}")
+    reason = f"{key}: {note}"[:500]
+    with transaction(engine) as connection:
+        invoice = invoice_row(connection, invoice_number, lock=True)
+        if invoice["status"] not in ISSUED:
+            raise IllegalStatusTransitionError(
+                f"invoice {invoice_number} is {invoice['status']}: no dunning step applies",
+                current=invoice["status"],
+                requested=invoice["status"],
+            )
+        taken = connection.execute(
+            select(invoice_status_changes.c.id).where(
+                invoice_status_changes.c.invoice_id == invoice["id"],
+                invoice_status_changes.c.reason.startswith(f"{key}: ", autoescape=True),
+            )
+        ).first()
+        if taken is None:
+            connection.execute(
+                insert(invoice_status_changes).values(
+                    invoice_id=invoice["id"],
+                    from_status=invoice["status"],
+                    to_status=invoice["status"],
+                    reason=reason,
+                    at=when,
+                )
+            )
+        return read_invoice(connection, invoice_number)
+
+
 def approve_invoice(engine: Engine, *, invoice_number: str, at: datetime) -> InvoiceRecord:
     """Issue a draft (draft -> open, issue date `at`, due date from the payment terms). An
     invoice already issued is returned unchanged; a void one raises."""
@@ -614,4 +655,5 @@ __all__ = [
     "get_invoice_for_period",
     "invoice_number",
     "list_invoices",
+    "record_dunning_step",
 ]

@@ -69,6 +69,7 @@ def activities(
         invoices.approve_invoice,
         invoices.record_payment,
         invoices.change_invoice_status,
+        invoices.record_dunning_step,
         notifications.send_email,
         notifications.send_webhooks,
     ]

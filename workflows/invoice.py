@@ -6,6 +6,12 @@ goes overdue and the dunning ladder runs on durable timers (reminders, suspensio
 A payment at any point stops the ladder; when the invoice is settled the subscription is told, so
 it becomes active again once nothing is overdue. Orchestration only: no I/O, no clock but
 `workflow.now()`.
+
+Timing: the due date is the invoice's `due_at`, which the database sets to the end (23:59:59) of
+the local day `payment_terms_days` after the local issue date in the customer's time zone
+(`billing_db.repo_invoices.due_at_for`). The invoice goes overdue at that instant; dunning step
+`+N days` fires N x 24 hours after it. Each scheduled change is recorded as of its deadline (not
+as of the moment a busy worker got to it), so the history says when it was due to happen.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from typing import Any, Literal
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from billing.catalog import DunningStep
@@ -28,17 +34,19 @@ with workflow.unsafe.imports_passed_through():
     )
     from billing.contracts.common import InvoiceStatus
     from billing.contracts.invoice import (
+        RECORD_DUNNING_STEP,
         DunningRecord,
         InvoiceSummary,
         InvoiceView,
         InvoiceWorkflowInput,
         PaymentResult,
         PaymentSubmission,
+        RecordDunningStepInput,
         VoidRequest,
     )
     from billing.contracts.notifications import NotificationRequest
     from billing.contracts.subscription import InvoiceStandingChanged
-    from billing.money import format_decimal
+    from billing.money import format_decimal, minor_units
     from workflows import search_attributes as sa
     from workflows.activity_options import DATABASE
     from workflows.notify import notify
@@ -56,7 +64,6 @@ class InvoiceWorkflow:
         self._dunning: list[DunningRecord] = []
         self._lock = asyncio.Lock()
         self._void: VoidRequest | None = None
-        self._escalated = False
         self._waiting_for = "starting"
 
     @workflow.run
@@ -66,7 +73,7 @@ class InvoiceWorkflow:
             await self._transition("paid", note="nothing due (covered by credit)")
         due_at = self._invoice.due_at or workflow.now()
         if not await self._settled_by(due_at, f"payment until the due date {due_at:%Y-%m-%d}"):
-            await self._go_overdue()
+            await self._go_overdue(due_at)
             for index, step in enumerate(self._input.dunning.steps):
                 deadline = due_at + timedelta(days=step.after_days)
                 waiting = (
@@ -74,7 +81,7 @@ class InvoiceWorkflow:
                 )
                 if await self._settled_by(deadline, waiting):
                     break
-                await self._take(step, index)
+                await self._take(step, index, deadline)
         await self._finish()
         return self.invoice()
 
@@ -96,12 +103,11 @@ class InvoiceWorkflow:
     def _is_final(self) -> bool:
         return self._invoice.status in _FINAL or self._void is not None
 
-    async def _go_overdue(self) -> None:
+    async def _go_overdue(self, due_at: datetime) -> None:
         async with self._lock:
             if self._is_final():
                 return
-            await self._transition("overdue", note="payment terms expired")
-            self._escalated = True
+            await self._transition("overdue", note="payment terms expired", at=due_at)
             await self._tell_subscription("overdue")
             await notify(
                 self._input.notifications,
@@ -112,15 +118,15 @@ class InvoiceWorkflow:
                 ),
             )
 
-    async def _take(self, step: DunningStep, index: int) -> None:
+    async def _take(self, step: DunningStep, index: int, deadline: datetime) -> None:
         async with self._lock:
             if self._is_final():
                 return
-            now = workflow.now()
             scope = f"{self._invoice.number}:{step.action}-{index + 1}"
             if step.action == "remind":
                 reminders = sum(1 for record in self._dunning if record.action == "remind")
-                self._record("remind", now, f"reminder {reminders + 1} at +{step.after_days} days")
+                note = f"reminder {reminders + 1} at +{step.after_days} days"
+                await self._record_step(f"remind-{index + 1}", "remind", deadline, note)
                 await notify(
                     self._input.notifications,
                     self._request(
@@ -130,7 +136,8 @@ class InvoiceWorkflow:
                     ),
                 )
             elif step.action == "suspend":
-                self._record("suspend", now, f"subscription suspended at +{step.after_days} days")
+                note = f"subscription suspended at +{step.after_days} days"
+                await self._record_step(f"suspend-{index + 1}", "suspend", deadline, note)
                 await self._tell_subscription("suspend")
                 await notify(
                     self._input.notifications,
@@ -141,19 +148,37 @@ class InvoiceWorkflow:
                     ),
                 )
             else:
-                await self._transition("uncollectible", note=f"unpaid at +{step.after_days} days")
+                await self._transition(
+                    "uncollectible", note=f"unpaid at +{step.after_days} days", at=deadline
+                )
                 await notify(
                     self._input.notifications,
                     self._request("invoice_uncollectible", scope=scope),
                 )
 
+    async def _record_step(
+        self, step: str, action: Literal["remind", "suspend"], at: datetime, note: str
+    ) -> None:
+        """A step that keeps the invoice's status: recorded in its database history too."""
+        await workflow.execute_activity(
+            RECORD_DUNNING_STEP,
+            RecordDunningStepInput(
+                invoice_number=self._invoice.number, step=step, at=at, note=note
+            ),
+            result_type=InvoiceSummary,
+            summary=f"{self._invoice.number}: {note}",
+            **DATABASE,
+        )
+        self._record(action, at, note)
+
     async def _finish(self) -> None:
         async with self._lock:
             if self._void is not None and self._invoice.status not in _FINAL:
                 await self._transition("void", note=self._void.reason)
-            if self._invoice.status in ("paid", "void") and self._escalated:
+            if self._invoice.status in ("paid", "void"):
+                # Also when never overdue: the subscription drops it from its open invoices.
                 await self._tell_subscription("settled")
-            if self._invoice.status == "paid":
+            if self._invoice.status == "paid" and self._invoice.amount_paid > 0:
                 await notify(
                     self._input.notifications,
                     self._request(
@@ -170,13 +195,15 @@ class InvoiceWorkflow:
 
     @workflow.signal(name="record_payment")
     async def record_payment(self, payment: PaymentSubmission) -> None:
-        """A payment (or part of one); the same `payment_id` twice counts once."""
+        """A payment (or part of one); the same `payment_id` twice counts once.
+
+        A payment this invoice cannot take is logged and dropped: a signal has no caller to
+        refuse, and failing here would fail the whole invoice workflow."""
         try:
             self._check_payment(payment)
-        except ValueError as error:
+            await self._apply_payment(payment)
+        except (ValueError, ApplicationError) as error:
             workflow.logger.warning("payment %s ignored: %s", payment.payment_id, error)
-            return
-        await self._apply_payment(payment)
 
     @workflow.update(name="submit_payment")
     async def submit_payment(self, payment: PaymentSubmission) -> PaymentResult:
@@ -188,27 +215,52 @@ class InvoiceWorkflow:
         self._check_payment(payment)
 
     def _check_payment(self, payment: PaymentSubmission) -> None:
-        if payment.currency is not None and payment.currency != self._invoice.currency:
+        invoice = self._invoice
+        if payment.currency is not None and payment.currency != invoice.currency:
             raise ValueError(
-                f"currency {payment.currency} does not match invoice {self._invoice.number}, "
-                f"which is in {self._invoice.currency}"
+                f"currency: the payment is in {payment.currency}, but invoice {invoice.number} "
+                f"is in {invoice.currency}"
             )
-        if self._invoice.status in ("void", "draft"):
-            raise ValueError(f"invoice {self._invoice.number} is {self._invoice.status}")
+        if payment.amount <= 0:
+            raise ValueError(
+                f"amount: a payment must be greater than 0, got {format_decimal(payment.amount)}"
+            )
+        places = minor_units(invoice.currency)
+        if payment.amount != round(payment.amount, places):
+            raise ValueError(
+                f"amount: {format_decimal(payment.amount)} has more decimal places than "
+                f"{invoice.currency} allows ({places})"
+            )
+        if self._void is not None or invoice.status == "void":
+            raise ValueError(f"invoice {invoice.number} is void: it cannot be paid")
+        if invoice.status == "draft":
+            raise ValueError(f"invoice {invoice.number} is a draft not yet issued")
 
     async def _apply_payment(self, payment: PaymentSubmission) -> PaymentResult:
+        """Record the payment (once per id) and take on the invoice's new standing.
+
+        A payment the database refuses (its id reused for another amount, the invoice voided
+        meanwhile) raises ApplicationError with the database's message and changes nothing."""
         async with self._lock:
             received = payment.received_at or workflow.now()
-            result: PaymentResult = await workflow.execute_activity(
-                RECORD_PAYMENT,
-                RecordPaymentInput(
-                    invoice_number=self._invoice.number,
-                    payment=payment.model_copy(update={"received_at": received}),
-                ),
-                result_type=PaymentResult,
-                summary=f"record payment {payment.payment_id}: {payment.amount}",
-                **DATABASE,
-            )
+            try:
+                result: PaymentResult = await workflow.execute_activity(
+                    RECORD_PAYMENT,
+                    RecordPaymentInput(
+                        invoice_number=self._invoice.number,
+                        payment=payment.model_copy(update={"received_at": received}),
+                    ),
+                    result_type=PaymentResult,
+                    summary=f"record payment {payment.payment_id}: {payment.amount}",
+                    **DATABASE,
+                )
+            except ActivityError as error:
+                cause = error.cause
+                if isinstance(cause, ApplicationError):
+                    raise ApplicationError(
+                        cause.message, type=cause.type, non_retryable=True
+                    ) from None
+                raise
             if result.new:
                 self._payments.append(result)
             self._invoice = self._invoice.model_copy(
@@ -219,7 +271,7 @@ class InvoiceWorkflow:
                 }
             )
             if result.status == "paid":
-                self._record("paid", workflow.now(), f"paid in full by {payment.payment_id}")
+                self._record("paid", received, f"paid in full by {payment.payment_id}")
             self._publish_search_attributes()
             self._describe()
             return result
@@ -243,11 +295,15 @@ class InvoiceWorkflow:
 
     # --- helpers ---------------------------------------------------------------------------------
 
-    async def _transition(self, to: InvoiceStatus, *, note: str) -> None:
+    async def _transition(
+        self, to: InvoiceStatus, *, note: str, at: datetime | None = None
+    ) -> None:
+        """Change the invoice's status in the database, as of `at` (default: now)."""
+        when = at or workflow.now()
         updated = await workflow.execute_activity(
             CHANGE_INVOICE_STATUS,
             ChangeInvoiceStatusInput(
-                invoice_number=self._invoice.number, to=to, at=workflow.now(), reason=note
+                invoice_number=self._invoice.number, to=to, at=when, reason=note
             ),
             result_type=InvoiceSummary,
             summary=f"{self._invoice.number}: {self._invoice.status} -> {to}",
@@ -255,7 +311,7 @@ class InvoiceWorkflow:
         )
         self._invoice = updated.model_copy(update={"lines": self._invoice.lines})
         if to in ("overdue", "uncollectible", "void", "paid"):
-            self._record(to, workflow.now(), note)
+            self._record(to, when, note)
         self._publish_search_attributes()
 
     def _record(

@@ -85,6 +85,18 @@ class DunningRecord(Payload):
     note: str | None = None
 
 
+RECORD_DUNNING_STEP = "record_dunning_step"
+"""The activity that writes a dunning step (reminder, suspension) to the invoice's history."""
+
+
+class RecordDunningStepInput(Payload):
+    invoice_number: str
+    step: str
+    """Unique per invoice, e.g. `remind-1`: a retry of the same step writes nothing."""
+    at: UtcDatetime
+    note: str
+
+
 class InvoiceView(Payload):
     """The `invoice` query result."""
 
