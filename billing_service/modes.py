@@ -53,7 +53,7 @@ def choose_mode(settings: Settings, requested: Mode | None) -> Mode:
     return requested
 
 
-def test_database_url(url: str) -> str:
+def database_url_for_test_mode(url: str) -> str:
     """The test-mode twin of a database URL (see the module docstring)."""
     parsed = make_url(url)
     database = parsed.database
@@ -73,10 +73,12 @@ def settings_for_mode(settings: Settings, mode: Mode) -> Settings:
     if mode == "live":
         return settings.model_copy(update={"billing_mode": "live"})
     overrides = TestModeSettings()
+    namespace = overrides.namespace or f"{settings.temporal_namespace}-test"
+    database_url = overrides.database_url or database_url_for_test_mode(settings.database_url)
     return settings.model_copy(
         update={
             "billing_mode": "test",
-            "temporal_namespace": overrides.namespace or f"{settings.temporal_namespace}-test",
-            "database_url": overrides.database_url or test_database_url(settings.database_url),
+            "temporal_namespace": namespace,
+            "database_url": database_url,
         }
     )
