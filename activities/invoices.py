@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from sqlalchemy import Engine
 from temporalio import activity
 
@@ -23,15 +25,29 @@ from billing.contracts.invoice import (
     RecordDunningStepInput,
 )
 from billing.errors import InvalidConfigurationError
+from billing.money import round_money
 from billing_db import repo_invoices, repo_payments
 from billing_db.records import InvoiceRecord
 
+_MONEY = ("subtotal", "tax", "total", "credit_applied", "amount_paid", "amount_due")
+
 
 def invoice_summary(record: InvoiceRecord) -> InvoiceSummary:
-    """The workflow's view of a stored invoice."""
-    return InvoiceSummary.model_validate(
-        record.model_dump(include=set(InvoiceSummary.model_fields))
-    )
+    """The workflow's view of a stored invoice, amounts in the currency's minor unit.
+
+    The database keeps six decimal places (`74.990000`); the amounts are exact in the minor
+    unit, so showing them with its places (`74.99`) changes no value."""
+    fields = record.model_dump(include=set(InvoiceSummary.model_fields))
+    fields.update({name: in_minor_unit(fields[name], record.currency) for name in _MONEY})
+    return InvoiceSummary.model_validate(fields)
+
+
+def in_minor_unit(amount: Decimal, currency: str) -> Decimal:
+    """`amount` with exactly the currency's decimal places; it must already be exact in them."""
+    shown = round_money(amount, currency)
+    if shown != amount:
+        raise InvalidConfigurationError(f"{amount} is not a whole number of {currency} minor units")
+    return shown
 
 
 class InvoiceActivities:
@@ -70,18 +86,20 @@ class InvoiceActivities:
         payment = request.payment
         if payment.received_at is None:
             raise InvalidConfigurationError("payment.received_at is resolved by the workflow")
+        currency = payment.currency or await self._currency(request.invoice_number)
         recorded = await call_repository(
             repo_payments.record_payment,
             self._engine,
             invoice_number=request.invoice_number,
             payment_id=payment.payment_id,
             amount=payment.amount,
-            currency=payment.currency or await self._currency(request.invoice_number),
+            currency=currency,
             received_at=payment.received_at,
         )
-        return PaymentResult.model_validate(
-            recorded.model_dump(include=set(PaymentResult.model_fields))
-        )
+        fields = recorded.model_dump(include=set(PaymentResult.model_fields))
+        for name in ("amount_paid", "amount_due", "credit_added"):
+            fields[name] = in_minor_unit(fields[name], currency)
+        return PaymentResult.model_validate(fields)
 
     async def _currency(self, invoice_number: str) -> str:
         record = await call_repository(

@@ -32,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
         ChangeInvoiceStatusInput,
         RecordPaymentInput,
     )
-    from billing.contracts.common import InvoiceStatus
+    from billing.contracts.common import InvoiceStatus, JsonObject
     from billing.contracts.invoice import (
         RECORD_DUNNING_STEP,
         DunningRecord,
@@ -46,7 +46,9 @@ with workflow.unsafe.imports_passed_through():
     )
     from billing.contracts.notifications import NotificationRequest
     from billing.contracts.subscription import InvoiceStandingChanged
+    from billing.errors import BillingError
     from billing.money import format_decimal, minor_units
+    from billing.validation import parse
     from workflows import search_attributes as sa
     from workflows.activity_options import DATABASE
     from workflows.notify import notify
@@ -206,13 +208,23 @@ class InvoiceWorkflow:
             workflow.logger.warning("payment %s ignored: %s", payment.payment_id, error)
 
     @workflow.update(name="submit_payment")
-    async def submit_payment(self, payment: PaymentSubmission) -> PaymentResult:
-        """Like `record_payment`, but refuses a bad payment and returns what it did."""
-        return await self._apply_payment(payment)
+    async def submit_payment(self, payment: JsonObject) -> PaymentResult:
+        """Like `record_payment`, but refuses a bad payment and returns what it did.
+
+        The payment (a `PaymentSubmission` in JSON) arrives raw so that a malformed one is
+        refused by the validator with its field and reason instead of failing to decode."""
+        return await self._apply_payment(self._parse_payment(payment))
 
     @submit_payment.validator
-    def _validate_submit_payment(self, payment: PaymentSubmission) -> None:
-        self._check_payment(payment)
+    def _validate_submit_payment(self, payment: JsonObject) -> None:
+        self._check_payment(self._parse_payment(payment))
+
+    @staticmethod
+    def _parse_payment(payment: JsonObject) -> PaymentSubmission:
+        try:
+            return parse(PaymentSubmission, payment)
+        except BillingError as error:
+            raise ApplicationError(str(error), type="InvalidPayment", non_retryable=True) from None
 
     def _check_payment(self, payment: PaymentSubmission) -> None:
         invoice = self._invoice
@@ -220,10 +232,6 @@ class InvoiceWorkflow:
             raise ValueError(
                 f"currency: the payment is in {payment.currency}, but invoice {invoice.number} "
                 f"is in {invoice.currency}"
-            )
-        if payment.amount <= 0:
-            raise ValueError(
-                f"amount: a payment must be greater than 0, got {format_decimal(payment.amount)}"
             )
         places = minor_units(invoice.currency)
         if payment.amount != round(payment.amount, places):
@@ -313,6 +321,7 @@ class InvoiceWorkflow:
         if to in ("overdue", "uncollectible", "void", "paid"):
             self._record(to, when, note)
         self._publish_search_attributes()
+        self._describe()
 
     def _record(
         self,

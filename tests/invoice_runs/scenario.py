@@ -52,6 +52,8 @@ class Ledger:
     task_queue: str
     _periods: dict[str, int] = field(default_factory=dict)
     _accounts: set[str] = field(default_factory=set)
+    prefix: str = field(default_factory=lambda: f"INV{uuid.uuid4().hex[:6].upper()}")
+    """Invoice numbers (and so workflow ids) unique across tests sharing the dev server."""
 
     @classmethod
     def create(cls, engine: Engine, *, webhook_url: str, task_queue: str) -> Ledger:
@@ -67,7 +69,7 @@ class Ledger:
             mode="test",
             billing=BillingConfig(),
             notifications=NotificationConfig(),
-            invoice_prefix="INV",
+            invoice_prefix=self.prefix,
         )
         create_meter(self.engine, account_id=ACCOUNT_ID, meter=METER)
         self.hooks(ACCOUNT_ID)
