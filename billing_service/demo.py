@@ -109,47 +109,51 @@ class SeededCatalog:
     webhook_secret: str
 
 
-def seed_catalog(engine: Engine, *, run_id: str, webhook_url: str) -> SeededCatalog:
+def seed_catalog(
+    engine: Engine, *, run_id: str, webhook_url: str, account_id: str = ACCOUNT_ID
+) -> SeededCatalog:
     """Steps 1-4 of the seed's guide and a test customer, in the billing database.
 
     Idempotent: the account, meter, pricing version and endpoint are found again on a re-run;
-    webhook endpoints of earlier runs at other addresses are disabled."""
+    webhook endpoints of earlier runs at other addresses are disabled. Invoice numbers are
+    `<account's prefix>-TEST-<n>` and invoice workflow ids derive from them, so databases that
+    share one Temporal namespace (the tests) need an account id each."""
     billing_config = BillingConfig.model_validate(BILLING)
     notifications = NotificationConfig.model_validate(NOTIFICATIONS)
     try:
-        catalog.get_account(engine, account_id=ACCOUNT_ID)
+        catalog.get_account(engine, account_id=account_id)
     except UnknownAccountError:
         catalog.create_account(
             engine,
-            account_id=ACCOUNT_ID,
+            account_id=account_id,
             name=ACCOUNT_NAME,
             mode="test",
             billing=billing_config,
             notifications=notifications,
         )
-    catalog.create_meter(engine, account_id=ACCOUNT_ID, meter=Meter.model_validate(METER))
+    catalog.create_meter(engine, account_id=account_id, meter=Meter.model_validate(METER))
     pricing = catalog.create_pricing_version(
-        engine, account_id=ACCOUNT_ID, pricing=Pricing.model_validate(PRICING)
+        engine, account_id=account_id, pricing=Pricing.model_validate(PRICING)
     )
     catalog.update_account_config(
-        engine, account_id=ACCOUNT_ID, billing=billing_config, notifications=notifications
+        engine, account_id=account_id, billing=billing_config, notifications=notifications
     )
-    endpoint = catalog.create_webhook_endpoint(engine, account_id=ACCOUNT_ID, url=webhook_url)
-    for other in catalog.list_webhook_endpoints(engine, account_id=ACCOUNT_ID):
+    endpoint = catalog.create_webhook_endpoint(engine, account_id=account_id, url=webhook_url)
+    for other in catalog.list_webhook_endpoints(engine, account_id=account_id):
         if other.id != endpoint.id:
             catalog.set_webhook_endpoint_enabled(
                 engine, endpoint_id=other.id, enabled=False, reason="replaced by a newer demo run"
             )
     customer = catalog.create_customer(
         engine,
-        account_id=ACCOUNT_ID,
+        account_id=account_id,
         customer_id=f"cus_demo_{run_id}",
         name=CUSTOMER_NAME,
         billing_email=CUSTOMER_EMAIL,
         time_zone="UTC",
     )
     return SeededCatalog(
-        account_id=ACCOUNT_ID,
+        account_id=account_id,
         customer_id=customer.id,
         pricing_version_id=pricing.id,
         webhook_url=webhook_url,

@@ -50,7 +50,9 @@ async def test_the_seed_scenario_is_invoiced_emailed_signed_and_paid_by_a_worker
     client = dev_env.client
     run_id = uuid.uuid4().hex[:10]
     engine: Engine = make_engine(database_url)
-    seeded = seed_catalog(engine, run_id=run_id, webhook_url=http_server.url)
+    seeded = seed_catalog(
+        engine, run_id=run_id, webhook_url=http_server.url, account_id=f"acct_{run_id}"
+    )
     start_at = last_month_start(datetime.now(UTC))
     subscription = demo_subscription(seeded, run_id=run_id, start_at=start_at)
     await billing.start_subscription(client, subscription, task_queue=task_queue)

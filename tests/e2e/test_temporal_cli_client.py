@@ -67,7 +67,7 @@ async def test_a_subscription_is_started_signalled_and_queried_with_the_temporal
     workflow_id = f"subscription-sub_cli_{suffix}"
     subscription = {
         "subscription_id": f"sub_cli_{suffix}",
-        "account_id": "acct_cli",
+        "account_id": f"acct_cli{suffix}",
         "customer": {"id": f"cus_cli_{suffix}", "name": "Acme GmbH", "email": "ops@acme.test"},
         "meters": [METER],
         "pricing": HYBRID_PRICING,

@@ -92,7 +92,9 @@ async def test_a_worker_killed_mid_invoice_is_replaced_and_the_invoice_finishes_
     assert isinstance(holding, HoldingMailServer)
     engine = make_engine(database_url)
     run_id = uuid.uuid4().hex[:10]
-    seeded = seed_catalog(engine, run_id=run_id, webhook_url=http_server.url)
+    seeded = seed_catalog(
+        engine, run_id=run_id, webhook_url=http_server.url, account_id=f"acct_{run_id}"
+    )
     start_at = last_month_start(datetime.now(UTC))
     subscription = demo_subscription(seeded, run_id=run_id, start_at=start_at)
     sub_id = subscription.subscription_id
