@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         APPROVE_INVOICE,
         ISSUE_INVOICE,
         PREPARE_SUBSCRIPTION,
+        RECORD_PAYMENT,
         RECORD_USAGE,
         REGISTER_PRICING,
         SET_SUBSCRIPTION_STATUS,
@@ -35,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         IssueInvoiceInput,
         PeriodUsageInput,
         PeriodUsageResult,
+        RecordPaymentInput,
         RecordUsageInput,
         RecordUsageResult,
         RegisteredPricing,
@@ -46,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         ForwardedPayment,
         InvoiceSummary,
         InvoiceWorkflowInput,
+        PaymentResult,
         PaymentSubmission,
     )
     from billing.contracts.notifications import NotificationRequest
@@ -573,8 +576,9 @@ class SubscriptionWorkflow:
         self._approvals.add(approval.invoice_number)
 
     @workflow.signal(name="invoice_standing")
-    def invoice_standing(self, change: InvoiceStandingChanged) -> None:
+    async def invoice_standing(self, change: InvoiceStandingChanged) -> None:
         """From an InvoiceWorkflow: one of our invoices went overdue, escalated or was settled."""
+        await workflow.wait_condition(lambda: self._state is not None)
         state = self._require_state()
         overdue = dict(state.overdue_invoices)
         if change.standing == "settled":
@@ -598,14 +602,50 @@ class SubscriptionWorkflow:
 
     @workflow.signal(name="record_payment")
     async def record_payment(self, payment: ForwardedPayment) -> None:
-        """Forward a payment to the invoice's own workflow, which records it."""
-        handle = workflow.get_external_workflow_handle(invoice_workflow_id(payment.invoice_number))
-        await handle.signal(
-            "record_payment",
-            PaymentSubmission.model_validate(
-                payment.model_dump(exclude={"invoice_number"}, exclude_none=True)
-            ),
+        """Forward a payment to the invoice's own workflow, which records it.
+
+        When that workflow has already ended (paid, void, uncollectible), the payment is recorded
+        directly instead, so that money received is never dropped: on a paid invoice it becomes
+        customer credit; a void invoice refuses it, which is logged."""
+        submission = PaymentSubmission.model_validate(
+            payment.model_dump(exclude={"invoice_number"}, exclude_none=True)
         )
+        handle = workflow.get_external_workflow_handle(invoice_workflow_id(payment.invoice_number))
+        try:
+            await handle.signal("record_payment", submission)
+            return
+        except ApplicationError as error:
+            workflow.logger.info(
+                "invoice %s has no running workflow (%s): recording payment %s directly",
+                payment.invoice_number,
+                error.message,
+                payment.payment_id,
+            )
+        try:
+            result = await workflow.execute_activity(
+                RECORD_PAYMENT,
+                RecordPaymentInput(
+                    invoice_number=payment.invoice_number,
+                    payment=submission.model_copy(
+                        update={"received_at": submission.received_at or workflow.now()}
+                    ),
+                ),
+                result_type=PaymentResult,
+                summary=f"record payment {payment.payment_id} on {payment.invoice_number}",
+                **DATABASE,
+            )
+        except ActivityError as error:
+            workflow.logger.warning(
+                "payment %s for invoice %s refused: %s",
+                payment.payment_id,
+                payment.invoice_number,
+                error.cause or error,
+            )
+            return
+        if result.status == "paid":
+            await self.invoice_standing(
+                InvoiceStandingChanged(invoice_number=payment.invoice_number, standing="settled")
+            )
 
     async def _persist_status(self, reason: str | None = None) -> None:
         state = self._require_state()

@@ -92,7 +92,7 @@ async def test_a_partial_payment_still_goes_overdue_and_the_rest_on_day_9_reacti
                 invoice_number=invoice.number, payment_id="pay_rest", amount=view.invoice.amount_due
             ),
         )
-        final = await invoice_handle.result()
+        final = await view_when(env.client, invoice.number, lambda v: v.invoice.status == "paid")
         status = await status_when(env.client, sub_id, lambda s: s.status == "active")
         assert await _db_status(engine, sub_id, "active") == "active"
         await skip_to(env, due + 15 * DAY)
@@ -147,7 +147,9 @@ async def test_two_overdue_invoices_escalate_independently_and_both_must_be_sett
         await first_handle.signal(
             InvoiceWorkflow.record_payment, PaymentSubmission(payment_id="pay_1", amount=TOTAL)
         )
-        assert (await first_handle.result()).invoice.status == "paid"
+        # Poll the query rather than await the result: `result()` lets the test server skip
+        # time while it waits, and the second invoice's next ladder step would fire meanwhile.
+        await view_when(env.client, first.number, lambda v: v.invoice.status == "paid")
         status = await status_when(env.client, sub_id, lambda s: s.status == "past_due")
         assert status.overdue_invoices == [second.number]
         assert await _db_status(engine, sub_id, "past_due") == "past_due"
@@ -155,7 +157,9 @@ async def test_two_overdue_invoices_escalate_independently_and_both_must_be_sett
         await second_handle.signal(
             InvoiceWorkflow.record_payment, PaymentSubmission(payment_id="pay_2", amount=TOTAL)
         )
-        second_final = await second_handle.result()
+        second_final = await view_when(
+            env.client, second.number, lambda v: v.invoice.status == "paid"
+        )
         status = await status_when(env.client, sub_id, lambda s: s.status == "active")
         assert await _db_status(engine, sub_id, "active") == "active"
         await handle.terminate("test over")
