@@ -51,9 +51,10 @@ from billing_service.dev_servers import (
     WebhookReceiver,
     start_mail_catcher,
 )
+from billing_service.modes import database_url_for_test_mode
 from billing_service.worker import create_worker
 from scripts.temporal_tools import ensure_all
-from workflows.search_attributes import dev_server_flags
+from workflows.search_attributes import dev_server_flags, register_search_attributes
 
 T = TypeVar("T")
 
@@ -250,13 +251,22 @@ class DemoConfig:
     ui_port: int
     smtp_port: int
     webhook_port: int
+    namespace: str = "default-test"
+    """Test mode's namespace (`billing_service.modes`): the demo never touches live data, and
+    the `billing` CLI, test mode by default, sees what the demo did."""
 
     @property
     def temporal_address(self) -> str:
         return f"{self.host}:{self.temporal_port}"
 
+    @property
+    def database_url(self) -> str:
+        return database_url_for_test_mode(f"sqlite:///{self.data_dir / 'billing.db'}")
+
     def ui_link(self, workflow_id: str) -> str:
-        return f"http://localhost:{self.ui_port}/namespaces/default/workflows/{workflow_id}"
+        return (
+            f"http://localhost:{self.ui_port}/namespaces/{self.namespace}/workflows/{workflow_id}"
+        )
 
 
 def dev_server_command(cli: str, config: DemoConfig) -> list[str]:
@@ -272,6 +282,8 @@ def dev_server_command(cli: str, config: DemoConfig) -> list[str]:
         str(config.ui_port),
         "--db-filename",
         str(config.data_dir / "temporal.db"),
+        "--namespace",
+        config.namespace,
         "--log-level",
         "error",
         *dev_server_flags(),
@@ -301,7 +313,9 @@ def dev_server(config: DemoConfig) -> Iterator[subprocess.Popen[bytes]]:
         log.close()
 
 
-async def connect_when_up(address: str, process: subprocess.Popen[bytes]) -> Client:
+async def connect_when_up(
+    address: str, process: subprocess.Popen[bytes], *, namespace: str = "default"
+) -> Client:
     deadline = time.monotonic() + 90
     while True:
         if process.poll() is not None:
@@ -310,7 +324,9 @@ async def connect_when_up(address: str, process: subprocess.Popen[bytes]) -> Cli
                 "see .data/temporal-dev-server.log (is the port already in use?)"
             )
         try:
-            return await Client.connect(address, data_converter=pydantic_data_converter)
+            return await Client.connect(
+                address, namespace=namespace, data_converter=pydantic_data_converter
+            )
         except RuntimeError:
             if time.monotonic() > deadline:
                 raise
@@ -331,8 +347,8 @@ def _indented(prefix: str) -> Callable[[str], None]:
 
 async def run_demo(config: DemoConfig, *, stop: asyncio.Event) -> None:
     run_id = new_run_id()
-    database_url = f"sqlite:///{config.data_dir / 'billing.db'}"
-    say(f"Billing database: {database_url} (migrating)")
+    database_url = config.database_url
+    say(f"Billing database (test mode): {database_url} (migrating)")
     config.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(database_url)
     engine = make_engine(database_url)
@@ -348,7 +364,11 @@ async def run_demo(config: DemoConfig, *, stop: asyncio.Event) -> None:
             say(
                 f"Temporal dev server: {config.temporal_address}, Web UI http://localhost:{config.ui_port}"
             )
-            client = await connect_when_up(config.temporal_address, process)
+            client = await connect_when_up(
+                config.temporal_address, process, namespace=config.namespace
+            )
+            await register_search_attributes(client)
+            say(f"Namespace {config.namespace!r} (test mode), our search attributes registered")
             await _scenario(config, client, engine, catcher, receiver, webhooks, run_id, stop)
     finally:
         await webhooks.close()
@@ -459,8 +479,10 @@ def _print_links(config: DemoConfig, subscription_id: str, number: str) -> None:
     say(f"  emails                 {config.data_dir / 'mail'} (.eml files)")
     say(
         f"  temporal CLI           temporal workflow query --address {config.temporal_address} "
+        f"--namespace {config.namespace} "
         f"--workflow-id {subscription_workflow_id(subscription_id)} --name status"
     )
+    say(f"  billing CLI            billing invoices list --account {ACCOUNT_ID}")
     say("\nRunning until Ctrl-C (the subscription waits for its next invoice day).")
 
 

@@ -26,6 +26,7 @@ from activities.usage import UsageActivities
 from billing_db.engine import make_engine
 from billing_db.migrate import upgrade
 from billing_service.logs import configure_logging
+from billing_service.modes import settings_for_mode
 from billing_service.settings import Settings
 from billing_service.temporal_client import connect
 from workflows.invoice import InvoiceWorkflow
@@ -137,6 +138,9 @@ async def run(settings: Settings) -> None:
 
 
 def main() -> None:
-    settings = Settings()
+    """`python worker.py`: serve the mode's namespace and database (BILLING_MODE or the
+    pk_test_/pk_live_ key; test by default), as `billing worker` does."""
+    configured = Settings()
+    settings = settings_for_mode(configured, configured.billing_mode)
     configure_logging(settings.log_level)
     asyncio.run(run(settings))

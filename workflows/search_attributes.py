@@ -11,9 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
+from temporalio.service import RPCError, RPCStatusCode
 
 CUSTOMER_ID = SearchAttributeKey.for_keyword("BillingCustomerId")
 SUBSCRIPTION_ID = SearchAttributeKey.for_keyword("BillingSubscriptionId")
@@ -54,12 +58,23 @@ def dev_server_flags() -> list[str]:
 
 
 async def register_search_attributes(client: Client) -> None:
-    """Register `ALL` in the client's namespace (for servers started without the flags)."""
-    await client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=client.namespace,
-            search_attributes={
-                key.name: IndexedValueType.ValueType(key.indexed_value_type) for key in ALL
-            },
+    """Register `ALL` in the client's namespace, leaving those already there alone (for
+    servers, or namespaces, started without the flags)."""
+    try:
+        listed = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=client.namespace)
         )
-    )
+        existing = set(listed.custom_attributes)
+    except RPCError as error:
+        if error.status != RPCStatusCode.UNIMPLEMENTED:
+            raise
+        existing = set()  # the Java test server cannot list; it starts with none of ours
+    missing = {
+        key.name: IndexedValueType.ValueType(key.indexed_value_type)
+        for key in ALL
+        if key.name not in existing
+    }
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
+        )

@@ -76,4 +76,7 @@ def worker_environment(
         "METRICS_PORT": str(free_port()),
         "LOG_LEVEL": "INFO",
         "BILLING_MODE": "test",
+        # Test mode's namespace and database are the ones this test made for it.
+        "TEMPORAL_TEST_NAMESPACE": "default",
+        "TEST_DATABASE_URL": database_url,
     }
