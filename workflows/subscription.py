@@ -505,7 +505,7 @@ class SubscriptionWorkflow:
             plan.notifications,
             self._request("invoice_generated", scope=invoice.number, invoice=invoice.number),
         )
-        with contextlib.suppress(WorkflowAlreadyStartedError):
+        try:
             await workflow.start_child_workflow(
                 "InvoiceWorkflow",
                 InvoiceWorkflowInput(
@@ -519,6 +519,13 @@ class SubscriptionWorkflow:
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,
                 static_summary=f"Invoice {invoice.number}: {invoice.total} {invoice.currency} "
                 f"for {plan.customer_name}",
+            )
+        except WorkflowAlreadyStartedError:
+            # Already watched (this invoice was published before, e.g. after a reset). If it is
+            # another invoice with the same number, two databases share this namespace: say so.
+            workflow.logger.warning(
+                "invoice workflow %s already exists; not starting another",
+                invoice_workflow_id(invoice.number),
             )
         state = self._require_state()
         if invoice.number not in state.open_invoices:
