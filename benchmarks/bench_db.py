@@ -28,6 +28,7 @@ from pathlib import Path
 import psycopg
 from sqlalchemy import Engine
 
+from billing import seed as guide
 from billing.catalog import BillingConfig, Meter, NotificationConfig, Pricing
 from billing.periods import Period
 from billing_db import repo_catalog as catalog
@@ -39,27 +40,8 @@ from scripts.postgres_tools import start_cluster
 
 BATCH = 1000
 ACCOUNT = "acct_bench"
-METER = Meter.model_validate(
-    {"name": "bandwidth_egress", "unit": "GB", "aggregation": "sum", "reset_cycle": "monthly"}
-)
-PRICING = Pricing.model_validate(
-    {
-        "product_id": "prod_web_hosting",
-        "currency": "EUR",
-        "components": [
-            {"type": "recurring", "amount": "49.99", "cycle": "monthly"},
-            {
-                "type": "usage",
-                "meter_id": "bandwidth_egress",
-                "tiers": [
-                    {"up_to": 100, "unit_price": "0"},
-                    {"up_to": 1000, "unit_price": "0.05"},
-                    {"up_to": None, "unit_price": "0.03"},
-                ],
-            },
-        ],
-    }
-)
+METER = Meter.model_validate(guide.METER)
+PRICING = Pricing.model_validate(guide.HYBRID_PRICING)
 MONTH = Period(start=datetime(2026, 10, 1, tzinfo=UTC), end=datetime(2026, 11, 1, tzinfo=UTC))
 
 

@@ -28,6 +28,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.notifications.settings import SmtpSettings
+from billing import seed
 from billing.contracts.subscription import SubscriptionInput
 from billing_db.engine import make_engine
 from billing_db.migrate import upgrade
@@ -51,22 +52,7 @@ def subscription(run: str, number: int, start_at: object) -> SubscriptionInput:
                 "email": f"c{number}@example.com",
             },
             "meters": [{"name": "bandwidth_egress", "unit": "GB", "aggregation": "sum"}],
-            "pricing": {
-                "product_id": "prod_web_hosting",
-                "currency": "EUR",
-                "components": [
-                    {"type": "recurring", "amount": "49.99", "cycle": "monthly"},
-                    {
-                        "type": "usage",
-                        "meter_id": "bandwidth_egress",
-                        "tiers": [
-                            {"up_to": 100, "unit_price": "0"},
-                            {"up_to": 1000, "unit_price": "0.05"},
-                            {"up_to": None, "unit_price": "0.03"},
-                        ],
-                    },
-                ],
-            },
+            "pricing": seed.HYBRID_PRICING,
             "billing": {"invoice_day": 1, "payment_terms_days": 14, "tax_rate": "0.20"},
             "notifications": {"invoice_generated": {"email": True, "webhook": False}},
             "start_at": start_at,

@@ -31,6 +31,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.notifications.settings import SmtpSettings
+from billing import seed
 from billing.contracts.subscription import SubscriptionInput
 from billing_db.engine import make_engine
 from billing_db.migrate import upgrade
@@ -45,22 +46,6 @@ from scripts.temporal_tools import ensure_all
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
 TASK_QUEUE = "bench-usage"
-PRICING: dict[str, Any] = {
-    "product_id": "prod_web_hosting",
-    "currency": "EUR",
-    "components": [
-        {"type": "recurring", "amount": "49.99", "cycle": "monthly"},
-        {
-            "type": "usage",
-            "meter_id": "bandwidth_egress",
-            "tiers": [
-                {"up_to": 100, "unit_price": "0"},
-                {"up_to": 1000, "unit_price": "0.05"},
-                {"up_to": None, "unit_price": "0.03"},
-            ],
-        },
-    ],
-}
 
 
 def subscription() -> SubscriptionInput:
@@ -70,7 +55,7 @@ def subscription() -> SubscriptionInput:
             "subscription_id": f"bench_{suffix}",
             "customer": {"id": f"cus_{suffix}", "name": "Bench", "email": "bench@example.com"},
             "meters": [{"name": "bandwidth_egress", "unit": "GB", "aggregation": "sum"}],
-            "pricing": PRICING,
+            "pricing": seed.HYBRID_PRICING,
             # No usage_threshold notifications: measure intake, not email.
             "notifications": {"usage_threshold": {"email": False, "webhook": False}},
         }

@@ -35,6 +35,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 
 from activities.notifications.settings import SmtpSettings
+from billing import seed
 from billing.catalog import BillingConfig, Meter, NotificationConfig, Pricing
 from billing.contracts.common import TASK_QUEUE, invoice_workflow_id, subscription_workflow_id
 from billing.contracts.invoice import InvoiceView, PaymentResult, PaymentSubmission
@@ -65,36 +66,6 @@ CUSTOMER_EMAIL = "test-customer@example.com"
 
 # --- the seed's guide, step by step (its JSON, as written there) -------------------------------
 
-METER = {"name": "bandwidth_egress", "unit": "GB", "aggregation": "sum", "reset_cycle": "monthly"}
-PRICING = {
-    "product_id": "prod_web_hosting",
-    "currency": "EUR",
-    "components": [
-        {"type": "recurring", "amount": 49.99, "cycle": "monthly"},
-        {
-            "type": "usage",
-            "meter_id": "bandwidth_egress",
-            "tiers": [
-                {"up_to": 100, "unit_price": 0},
-                {"up_to": 1000, "unit_price": 0.05},
-                {"up_to": None, "unit_price": 0.03},
-            ],
-        },
-    ],
-}
-BILLING = {
-    "auto_generate_invoices": True,
-    "invoice_day": 1,
-    "payment_terms_days": 14,
-    "tax_rate": 0.20,
-    "currency": "EUR",
-}
-NOTIFICATIONS = {
-    "invoice_generated": {"email": True, "webhook": True},
-    "payment_received": {"email": True},
-    "payment_overdue": {"email": True, "webhook": True},
-    "usage_threshold": {"email": True, "thresholds": [80, 90, 100]},
-}
 #: Last month's bandwidth, in GB: 350 in all (100 included, 250 at EUR 0.05).
 USAGE_GB = (120, 95, 80, 55)
 
@@ -119,8 +90,8 @@ def seed_catalog(
     webhook endpoints of earlier runs at other addresses are disabled. Invoice numbers are
     `<account's prefix>-TEST-<n>` and invoice workflow ids derive from them, so databases that
     share one Temporal namespace (the tests) need an account id each."""
-    billing_config = BillingConfig.model_validate(BILLING)
-    notifications = NotificationConfig.model_validate(NOTIFICATIONS)
+    billing_config = BillingConfig.model_validate(seed.BILLING)
+    notifications = NotificationConfig.model_validate(seed.NOTIFICATIONS)
     try:
         catalog.get_account(engine, account_id=account_id)
     except UnknownAccountError:
@@ -132,9 +103,9 @@ def seed_catalog(
             billing=billing_config,
             notifications=notifications,
         )
-    catalog.create_meter(engine, account_id=account_id, meter=Meter.model_validate(METER))
+    catalog.create_meter(engine, account_id=account_id, meter=Meter.model_validate(seed.METER))
     pricing = catalog.create_pricing_version(
-        engine, account_id=account_id, pricing=Pricing.model_validate(PRICING)
+        engine, account_id=account_id, pricing=Pricing.model_validate(seed.HYBRID_PRICING)
     )
     catalog.update_account_config(
         engine, account_id=account_id, billing=billing_config, notifications=notifications

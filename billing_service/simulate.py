@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import Engine
 from temporalio.api.testservice.v1 import UnlockTimeSkippingRequest
@@ -37,6 +36,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.notifications.settings import SmtpSettings
+from billing import seed
 from billing.catalog import BillingConfig, NotificationConfig
 from billing.contracts.common import invoice_workflow_id
 from billing.contracts.invoice import InvoiceView, PaymentSubmission
@@ -58,23 +58,6 @@ from scripts.temporal_tools import ensure_all
 from workflows.search_attributes import register_search_attributes
 
 ACCOUNT = "acct_simulation"
-METER = {"name": "bandwidth_egress", "unit": "GB", "aggregation": "sum", "reset_cycle": "monthly"}
-HYBRID_PRICING: dict[str, Any] = {
-    "product_id": "prod_web_hosting",
-    "currency": "EUR",
-    "components": [
-        {"type": "recurring", "amount": "49.99", "cycle": "monthly"},
-        {
-            "type": "usage",
-            "meter_id": "bandwidth_egress",
-            "tiers": [
-                {"up_to": "100", "unit_price": "0"},
-                {"up_to": "1000", "unit_price": "0.05"},
-                {"up_to": None, "unit_price": "0.03"},
-            ],
-        },
-    ],
-}
 #: GB of egress per month, cycled: inside the included 100 GB, the seed's 350 GB, above 1 TB...
 MONTHLY_GB = (90, 350, 1200, 60, 480, 95, 700, 150, 2000, 30, 420, 260)
 PAY_AFTER_DAYS = 6
@@ -195,8 +178,8 @@ class Simulation:
                 "subscription_id": self.subscription_id,
                 "account_id": ACCOUNT,
                 "customer": {"id": "cus_acme", "name": "Acme GmbH", "email": "billing@acme.test"},
-                "meters": [METER],
-                "pricing": HYBRID_PRICING,
+                "meters": [seed.METER],
+                "pricing": seed.HYBRID_PRICING,
                 "start_at": start,
             }
         )

@@ -12,24 +12,10 @@ from typing import Any
 
 from click.testing import CliRunner, Result
 
+from billing import seed
 from billing_service.cli import main
 
-HYBRID_PRICING: dict[str, Any] = {
-    "product_id": "prod_web_hosting",
-    "currency": "EUR",
-    "components": [
-        {"type": "recurring", "amount": 49.99, "cycle": "monthly"},
-        {
-            "type": "usage",
-            "meter_id": "bandwidth_egress",
-            "tiers": [
-                {"up_to": 100, "unit_price": 0},
-                {"up_to": 1000, "unit_price": 0.05},
-                {"up_to": None, "unit_price": 0.03},
-            ],
-        },
-    ],
-}
+HYBRID_PRICING = seed.HYBRID_PRICING
 
 
 @dataclass

@@ -6,25 +6,11 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+from billing import seed
 from billing.catalog import Pricing, TieredUsageComponent
 
 #: The seed's step 2, as the guide writes it (JSON numbers, `null` as infinity).
-SEED_PRICING: dict[str, Any] = {
-    "product_id": "prod_web_hosting",
-    "components": [
-        {"type": "recurring", "amount": 49.99, "cycle": "monthly"},
-        {
-            "type": "usage",
-            "meter_id": "bandwidth_egress",
-            "tiers": [
-                {"up_to": 100, "unit_price": 0},
-                {"up_to": 1000, "unit_price": 0.05},
-                {"up_to": None, "unit_price": 0.03},
-            ],
-        },
-    ],
-    "currency": "EUR",
-}
+SEED_PRICING: dict[str, Any] = seed.HYBRID_PRICING
 
 
 def tiered(

@@ -6,32 +6,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from billing import seed
 from billing.contracts.subscription import SubscriptionInput
 
-METER = {"name": "bandwidth_egress", "unit": "GB", "aggregation": "sum", "reset_cycle": "monthly"}
-HYBRID_PRICING = {
-    "product_id": "prod_web_hosting",
-    "currency": "EUR",
-    "components": [
-        {"type": "recurring", "amount": 49.99, "cycle": "monthly"},
-        {
-            "type": "usage",
-            "meter_id": "bandwidth_egress",
-            "tiers": [
-                {"up_to": 100, "unit_price": 0},
-                {"up_to": 1000, "unit_price": 0.05},
-                {"up_to": None, "unit_price": 0.03},
-            ],
-        },
-    ],
-}
-SEED_BILLING = {
-    "auto_generate_invoices": True,
-    "invoice_day": 1,
-    "payment_terms_days": 14,
-    "tax_rate": 0.20,
-    "currency": "EUR",
-}
+METER = seed.METER
+HYBRID_PRICING = seed.HYBRID_PRICING
+SEED_BILLING = seed.BILLING
 
 
 def hybrid_subscription(*, start_at: datetime | None = None, **overrides: Any) -> SubscriptionInput:
