@@ -134,10 +134,13 @@ def render(renderable: RenderableType | str) -> str:
 
 
 def table(title: str | None, columns: list[str], rows: list[list[str]]) -> Table:
-    """A plain table: first column left-aligned, the others as given by their names."""
+    """A plain table; a column named "... (r)" is right-aligned (numbers), shown unmarked."""
     result = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
     for column in columns:
-        result.add_column(column, justify="right" if column.endswith("(r)") else "left")
+        if column.endswith(" (r)"):
+            result.add_column(column.removesuffix(" (r)"), justify="right")
+        else:
+            result.add_column(column, justify="left")
     for row in rows:
         result.add_row(*row)
     return result

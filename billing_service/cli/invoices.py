@@ -16,7 +16,7 @@ from rich.console import RenderableType
 from sqlalchemy import Engine
 
 from billing.contracts.invoice import PaymentSubmission, VoidRequest
-from billing.money import format_decimal, to_decimal
+from billing.money import format_decimal, round_money, to_decimal
 from billing_db import repo_invoices
 from billing_db.errors import UnknownInvoiceError
 from billing_db.records import InvoiceRecord
@@ -42,8 +42,9 @@ def find_invoice(engine: Engine, env: CommandEnv, number: str) -> InvoiceRecord:
     return record
 
 
-def _money(value: Decimal) -> str:
-    return format_decimal(value)
+def _money(value: Decimal, currency: str) -> str:
+    """Stored amounts are already rounded; this drops the database's extra zeros (74.990000)."""
+    return format_decimal(round_money(value, currency))
 
 
 def _percent(rate: Decimal) -> str:
@@ -71,8 +72,8 @@ def invoice_rows(records: list[InvoiceRecord]) -> list[list[str]]:
             r.status,
             f"{_day(r.period.start)}..{_day(r.period.end)}",
             _day(r.due_at),
-            f"{_money(r.total)} {r.currency}",
-            f"{_money(r.amount_due)} {r.currency}",
+            f"{_money(r.total, r.currency)} {r.currency}",
+            f"{_money(r.amount_due, r.currency)} {r.currency}",
         ]
         for r in records
     ]
@@ -95,19 +96,19 @@ def invoice_detail(record: InvoiceRecord) -> RenderableType:
         None,
         ["Description", "Quantity (r)", f"Amount {record.currency} (r)"],
         [
-            [line.description, format_decimal(line.quantity), _money(line.amount)]
+            [line.description, format_decimal(line.quantity), _money(line.amount, record.currency)]
             for line in record.lines
         ]
         + [
-            ["Subtotal", "", _money(record.subtotal)],
+            ["Subtotal", "", _money(record.subtotal, record.currency)],
             [
                 f"Tax ({format_decimal((record.tax_rate * 100).normalize())}%)",
                 "",
-                _money(record.tax),
+                _money(record.tax, record.currency),
             ],
-            ["Total", "", _money(record.total)],
-            ["Paid", "", _money(record.amount_paid)],
-            ["Amount due", "", _money(record.amount_due)],
+            ["Total", "", _money(record.total, record.currency)],
+            ["Paid", "", _money(record.amount_paid, record.currency)],
+            ["Amount due", "", _money(record.amount_due, record.currency)],
         ],
     )
     parts: list[RenderableType] = [head, lines]
@@ -116,7 +117,10 @@ def invoice_detail(record: InvoiceRecord) -> RenderableType:
             table(
                 "Payments",
                 ["Payment", "Received", "Amount (r)"],
-                [[p.payment_id, _day(p.received_at), _money(p.amount)] for p in record.payments],
+                [
+                    [p.payment_id, _day(p.received_at), _money(p.amount, record.currency)]
+                    for p in record.payments
+                ],
             )
         )
     parts.append(
@@ -217,9 +221,9 @@ def pay(
             {
                 "new": result.new,
                 "status": result.status,
-                "paid": _money(result.amount_paid),
-                "due": _money(result.amount_due),
-                "credit added": _money(result.credit_added),
+                "paid": _money(result.amount_paid, record.currency),
+                "due": _money(result.amount_due, record.currency),
+                "credit added": _money(result.credit_added, record.currency),
             },
         ),
     )
