@@ -60,7 +60,7 @@ def subscription(run: str, number: int, start_at: object) -> SubscriptionInput:
     )
 
 
-async def main(count: int) -> None:
+async def main(count: int, max_cached_workflows: int) -> None:
     tools = ensure_all()
     folder = Path(tempfile.mkdtemp(prefix="bench-invoice-day-"))
     url = f"sqlite:///{folder / 'billing.db'}"
@@ -78,7 +78,13 @@ async def main(count: int) -> None:
     )
     run = uuid.uuid4().hex[:6]
     try:
-        async with create_worker(env.client, task_queue=TASK_QUEUE, engine=engine, smtp=smtp):
+        async with create_worker(
+            env.client,
+            task_queue=TASK_QUEUE,
+            engine=engine,
+            smtp=smtp,
+            max_cached_workflows=max_cached_workflows,
+        ):
             now = await env.get_current_time()
             start_at = (now - timedelta(days=40)).isoformat()
             begin = time.perf_counter()
@@ -106,7 +112,10 @@ async def main(count: int) -> None:
             print(f"  {count / seconds:,.1f} invoices/s")
             print(f"  history of a subscription's invoicing run: {len(history.events)} events")
             peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            print(f"  worker process peak RSS with {count} live subscriptions: {peak_mb:,.0f} MB")
+            print(
+                f"  worker process peak RSS with {count} live subscriptions "
+                f"(max_cached_workflows={max_cached_workflows}): {peak_mb:,.0f} MB"
+            )
     finally:
         await env.shutdown()
         mail_server.close()
@@ -116,5 +125,6 @@ async def main(count: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--subscriptions", type=int, default=1000)
+    parser.add_argument("--max-cached-workflows", type=int, default=1000, help="the SDK default")
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.subscriptions))
+    asyncio.run(main(arguments.subscriptions, arguments.max_cached_workflows))

@@ -54,6 +54,12 @@ class Settings(BaseSettings):
 
     # Worker operations
     metrics_port: int | None = Field(default=9464, alias="METRICS_PORT")
+    worker_max_cached_workflows: int = Field(
+        default=1000, ge=0, alias="WORKER_MAX_CACHED_WORKFLOWS"
+    )
+    """Workflows kept in memory between tasks. A subscription sleeps for a month: a smaller cache
+    halves the worker's memory (1,000 subscriptions: 453 MB at 1000, 232 MB at 200) at the cost of
+    replaying evicted histories when they wake (invoice day slowed from 7.5 to 4.7 invoices/s)."""
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
 
     @model_validator(mode="after")

@@ -115,6 +115,7 @@ async def run(settings: Settings) -> None:
         smtp=smtp_settings(settings),
         webhook_timeout_seconds=settings.webhook_timeout_seconds,
         graceful_shutdown_timeout=timedelta(seconds=30),
+        max_cached_workflows=settings.worker_max_cached_workflows,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
