@@ -151,4 +151,4 @@ async def test_usage_threshold_email_needs_no_invoice(
     assert outcome.status == "delivered"
     (message,) = smtp_server.handler.messages
     assert message["Subject"] == "[TEST] You have used 80% of your included bandwidth_egress"
-    assert "80 of 100" in text_part(message)
+    assert "80 used, 100 included" in text_part(message)

@@ -101,7 +101,7 @@ def test_usage_threshold_email_names_the_threshold_and_quantities() -> None:
     )
     rendered = render_email(context)
     assert rendered.subject == "You have used 80% of your included bandwidth_egress"
-    assert "80 of 100 GB" in rendered.text
+    assert "80 GB used, 100 GB included" in rendered.text
     assert rendered.attachments == ()
 
 
