@@ -221,13 +221,6 @@ async def view_when(
     return view
 
 
-async def skip_to(env: WorkflowEnvironment, moment: datetime) -> None:
-    """Advance the time-skipping server's clock to `moment` (no-op if already past)."""
-    now = await env.get_current_time()
-    if moment > now:
-        await env.sleep(moment - now)
-
-
 async def log_when(
     engine: Engine,
     invoice_number: str,

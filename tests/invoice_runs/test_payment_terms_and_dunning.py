@@ -20,18 +20,10 @@ from billing_db.repo_invoices import customer_credit_balance, get_invoice
 from workflows.invoice import InvoiceWorkflow
 
 from invoice_runs.conftest import StartWorker
-from invoice_runs.scenario import (
-    TOTAL,
-    Ledger,
-    changed_at,
-    history,
-    log_when,
-    sent,
-    skip_to,
-    view_when,
-)
+from invoice_runs.scenario import TOTAL, Ledger, changed_at, history, log_when, sent, view_when
 from notifications.servers import SmtpFixture
 from replay.recording import record_chain
+from workflow_runs.clock import skip_to
 
 DAY = timedelta(days=1)
 MINUTE = timedelta(minutes=1)

@@ -22,7 +22,8 @@ from billing_service.client import start_subscription
 from workflows.invoice import InvoiceWorkflow
 
 from invoice_runs.conftest import StartWorker
-from invoice_runs.scenario import TOTAL, Ledger, log_when, sent, skip_to, view_when
+from invoice_runs.scenario import TOTAL, Ledger, log_when, sent, view_when
+from workflow_runs.clock import skip_to
 from workflow_runs.polling import eventually, status_when
 from workflow_runs.scenario import SEED_BILLING, hybrid_subscription
 

@@ -6,7 +6,7 @@ completes while time is being skipped (see tests/conftest.py, own_time_skipping_
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -35,30 +35,21 @@ from billing_service.client import (
 )
 
 from notifications.servers import SmtpFixture
+from workflow_runs.clock import skip_to, start_of_next_month
 from workflow_runs.conftest import StartWorker
 from workflow_runs.polling import status_when
 from workflow_runs.scenario import SEED_BILLING, hybrid_subscription, usage
 
-
-def gigabytes(*events: tuple[str, int]) -> list[dict[str, Any]]:
-    return list(usage(*events)["events"])
-
-
 LONG_LADDER = {"dunning": {"steps": [{"after_days": 120, "action": "remind"}]}}
-
-
-def _month_after(moment: datetime) -> datetime:
-    year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
-    return datetime(year, month, 1, tzinfo=UTC)
 
 
 async def _started_on_a_month_boundary(
     env: WorkflowEnvironment, **overrides: Any
 ) -> tuple[SubscriptionInput, datetime]:
-    start = _month_after(await env.get_current_time())
+    start = start_of_next_month(await env.get_current_time())
     billing = SEED_BILLING | LONG_LADDER | overrides.pop("billing", {})
     subscription = hybrid_subscription(start_at=start, billing=billing, **overrides)
-    await env.sleep(start - await env.get_current_time())
+    await skip_to(env, start)
     return subscription, start
 
 
@@ -89,7 +80,7 @@ async def test_a_draft_invoice_waits_for_approval_before_it_is_sent(
     async with billing_worker(env):
         await start_subscription(env.client, subscription, task_queue=task_queue)
         await status_when(env.client, sub_id, lambda s: True)
-        await env.sleep(_month_after(start) + timedelta(hours=1) - await env.get_current_time())
+        await skip_to(env, start_of_next_month(start) + timedelta(hours=1))
         status = await status_when(env.client, sub_id, lambda s: bool(s.drafts_awaiting_approval))
 
         [draft] = _invoices(engine, sub_id)
@@ -118,12 +109,12 @@ async def test_usage_arriving_after_its_period_was_invoiced_is_billed_as_a_late_
     env = own_time_skipping_env
     subscription, start = await _started_on_a_month_boundary(env)
     sub_id = subscription.subscription_id
-    second = _month_after(start)
+    second = start_of_next_month(start)
     async with billing_worker(env):
         await start_subscription(env.client, subscription, task_queue=task_queue)
-        await send_usage(env.client, sub_id, batch_of(gigabytes(("on-time", 150))))
+        await send_usage(env.client, sub_id, batch_of(usage(("on-time", 150))["events"]))
         await status_when(env.client, sub_id, lambda s: _counted(s) == 1)
-        await env.sleep(second + timedelta(hours=1) - await env.get_current_time())
+        await skip_to(env, second + timedelta(hours=1))
         await status_when(env.client, sub_id, lambda s: len(s.open_invoices) == 1)
 
         # 50 GB more of the first month, reported after its invoice: 150 -> 200 GB.
@@ -131,7 +122,7 @@ async def test_usage_arriving_after_its_period_was_invoiced_is_billed_as_a_late_
         late["events"][0]["timestamp"] = (start + timedelta(days=20)).isoformat()
         await send_usage(env.client, sub_id, batch_of(late["events"]))
         await status_when(env.client, sub_id, lambda s: s.late_events == 1)
-        await env.sleep(_month_after(second) + timedelta(hours=1) - await env.get_current_time())
+        await skip_to(env, start_of_next_month(second) + timedelta(hours=1))
         await status_when(env.client, sub_id, lambda s: len(s.open_invoices) == 2)
 
     first, following = _invoices(engine, sub_id)
@@ -156,13 +147,13 @@ async def test_a_plan_change_takes_effect_from_the_next_period(
         "currency": "EUR",
         "components": [{"type": "recurring", "amount": "79.99", "cycle": "monthly"}],
     }
-    second = _month_after(start)
+    second = start_of_next_month(start)
     async with billing_worker(env):
         await start_subscription(env.client, subscription, task_queue=task_queue)
         await status_when(env.client, sub_id, lambda s: True)
         await change_plan(env.client, sub_id, PlanChange.model_validate({"pricing": vm_hosting}))
         await status_when(env.client, sub_id, lambda s: s.pending_plan_change is not None)
-        await env.sleep(_month_after(second) + timedelta(hours=1) - await env.get_current_time())
+        await skip_to(env, start_of_next_month(second) + timedelta(hours=1))
         status = await status_when(env.client, sub_id, lambda s: len(s.open_invoices) == 2)
 
     before, after = _invoices(engine, sub_id)
@@ -181,7 +172,7 @@ async def test_an_immediate_cancel_issues_a_prorated_final_invoice_and_ends(
     env = own_time_skipping_env
     subscription, start = await _started_on_a_month_boundary(env)
     sub_id = subscription.subscription_id
-    days_in_month = (_month_after(start) - start).days
+    days_in_month = (start_of_next_month(start) - start).days
     async with billing_worker(env):
         handle = await start_subscription(env.client, subscription, task_queue=task_queue)
         await status_when(env.client, sub_id, lambda s: True)

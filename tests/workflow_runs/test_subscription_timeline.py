@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 from sqlalchemy import Engine, func, select
@@ -16,19 +16,9 @@ from workflows.subscription import SubscriptionWorkflow
 
 from notifications.servers import SmtpFixture
 from replay.recording import record_chain
+from workflow_runs.clock import skip_to, start_of_next_month
 from workflow_runs.conftest import StartWorker
 from workflow_runs.scenario import SEED_BILLING, hybrid_subscription, usage
-
-
-def _start_of_next_month(moment: datetime) -> datetime:
-    year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
-    return datetime(year, month, 1, tzinfo=UTC)
-
-
-async def _skip_to(env: WorkflowEnvironment, moment: datetime) -> None:
-    now = await env.get_current_time()
-    if moment > now:
-        await env.sleep(moment - now)
 
 
 async def test_hybrid_plan_bills_three_months_with_a_prorated_first_invoice_then_cancels(
@@ -41,7 +31,7 @@ async def test_hybrid_plan_bills_three_months_with_a_prorated_first_invoice_then
     env = own_time_skipping_env
     now = await env.get_current_time()
     # Mid-month start: the 10th of next month at noon UTC, so the first period is partial.
-    first_boundary = _start_of_next_month(now)
+    first_boundary = start_of_next_month(now)
     start = first_boundary + timedelta(days=9, hours=12)
     # A ladder longer than the test: an invoice workflow completing would stop time skipping
     # (see tests/conftest.py); the ladder itself is tested on InvoiceWorkflow directly.
@@ -49,20 +39,20 @@ async def test_hybrid_plan_bills_three_months_with_a_prorated_first_invoice_then
         start_at=start,
         billing=SEED_BILLING | {"dunning": {"steps": [{"after_days": 90, "action": "remind"}]}},
     )
-    await _skip_to(env, start)
+    await skip_to(env, start)
 
     async with billing_worker(env):
         handle = await start_subscription(env.client, subscription, task_queue=task_queue)
         # Month 1 (partial): 90 GB in two batches crosses the 80 % and 90 % thresholds.
         await handle.signal("record_usage", usage(("m1-a", 50)))
         await handle.signal("record_usage", usage(("m1-b", 40), ("m1-a", 50)))
-        second_boundary = _start_of_next_month(start)
-        await _skip_to(env, second_boundary + timedelta(hours=1))
+        second_boundary = start_of_next_month(start)
+        await skip_to(env, second_boundary + timedelta(hours=1))
 
         # Month 2 (full): 350 GB, the seed's example; thresholds notified again, once each.
         await handle.signal("record_usage", usage(("m2-a", 200), ("m2-b", 150)))
-        third_boundary = _start_of_next_month(second_boundary)
-        await _skip_to(env, third_boundary + timedelta(hours=1))
+        third_boundary = start_of_next_month(second_boundary)
+        await skip_to(env, third_boundary + timedelta(hours=1))
 
         # Month 3: 150 GB, then cancel at period end: the final invoice closes the workflow.
         await handle.signal("record_usage", usage(("m3-a", 150)))
@@ -79,7 +69,7 @@ async def test_hybrid_plan_bills_three_months_with_a_prorated_first_invoice_then
     assert [(i.period.start, i.period.end) for i in invoices] == [
         (start, second_boundary),
         (second_boundary, third_boundary),
-        (third_boundary, _start_of_next_month(third_boundary)),
+        (third_boundary, start_of_next_month(third_boundary)),
     ]
     # First period prorated by days: the start day counts, the boundary day does not.
     days_in_month = (second_boundary - first_boundary).days
