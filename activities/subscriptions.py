@@ -6,7 +6,7 @@ from sqlalchemy import Engine
 from temporalio import activity
 
 from activities.database import call_repository
-from billing.catalog import BillingConfig, NotificationConfig, Pricing
+from billing.catalog import Pricing
 from billing.contracts.activities import (
     PREPARE_SUBSCRIPTION,
     REGISTER_PRICING,
@@ -19,8 +19,7 @@ from billing.contracts.subscription import SubscriptionInput, SubscriptionPlan
 from billing.errors import InvalidConfigurationError
 from billing.periods import first_period
 from billing_db import repo_catalog as catalog
-from billing_db.errors import UnknownAccountError
-from billing_db.records import AccountRecord, Mode, PricingVersionRecord
+from billing_db.records import AccountRecord, PricingVersionRecord
 
 
 class SubscriptionActivities:
@@ -96,23 +95,13 @@ class SubscriptionActivities:
         )
 
     def _account(self, subscription: SubscriptionInput) -> AccountRecord:
-        mode: Mode = "live" if subscription.livemode else "test"
-        try:
-            account = catalog.get_account(self._engine, account_id=subscription.account_id)
-        except UnknownAccountError:
-            account = catalog.create_account(
-                self._engine,
-                account_id=subscription.account_id,
-                name=subscription.account_id,
-                mode=mode,
-                billing=subscription.billing or BillingConfig(),
-                notifications=subscription.notifications or NotificationConfig(),
-            )
-        if account.mode != mode:
-            raise InvalidConfigurationError(
-                f"account {account.id!r} is a {account.mode} account: a {mode}-mode subscription "
-                "cannot use it (test mode never touches live data)"
-            )
+        account = catalog.ensure_account(
+            self._engine,
+            account_id=subscription.account_id,
+            mode="live" if subscription.livemode else "test",
+            billing=subscription.billing,
+            notifications=subscription.notifications,
+        )
         if subscription.billing is not None or subscription.notifications is not None:
             account = catalog.update_account_config(
                 self._engine,

@@ -60,6 +60,10 @@ class AccountConflictError(ConflictError):
     pass
 
 
+class AccountModeError(ConflictError):
+    """An account of the other mode: test mode never touches live data, nor live test data."""
+
+
 class CustomerConflictError(ConflictError):
     pass
 

@@ -23,6 +23,7 @@ from billing.webhook_signing import generate_secret
 from billing_db.engine import transaction
 from billing_db.errors import (
     AccountConflictError,
+    AccountModeError,
     CustomerConflictError,
     IllegalStatusTransitionError,
     InvalidRecordError,
@@ -168,6 +169,36 @@ def create_account(
 def get_account(engine: Engine, *, account_id: str) -> AccountRecord:
     with transaction(engine, write=False) as connection:
         return read_account(connection, account_id)
+
+
+def ensure_account(
+    engine: Engine,
+    *,
+    account_id: str,
+    mode: Mode,
+    billing: BillingConfig | None = None,
+    notifications: NotificationConfig | None = None,
+) -> AccountRecord:
+    """The account, created in `mode` (with the given or default config) on first use.
+
+    An existing account keeps its config; one of the other mode raises `AccountModeError`."""
+    try:
+        account = get_account(engine, account_id=account_id)
+    except UnknownAccountError:
+        account = create_account(
+            engine,
+            account_id=account_id,
+            name=account_id,
+            mode=mode,
+            billing=billing or BillingConfig(),
+            notifications=notifications or NotificationConfig(),
+        )
+    if account.mode != mode:
+        raise AccountModeError(
+            f"account {account.id!r} is a {account.mode}-mode account: a {mode}-mode request "
+            "cannot use it (test mode never touches live data)"
+        )
+    return account
 
 
 def update_account_config(

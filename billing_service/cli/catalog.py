@@ -23,7 +23,7 @@ from billing.catalog import (
 )
 from billing.validation import parse
 from billing_db import repo_catalog as catalog
-from billing_db.errors import UnknownAccountError
+from billing_db.errors import AccountModeError
 from billing_db.records import AccountRecord
 from billing_service.cli.common import (
     CommandEnv,
@@ -42,21 +42,9 @@ def ensure_account(engine: Engine, env: CommandEnv) -> AccountRecord:
     """The command's account, created in the command's mode on first use; an account of the
     other mode is refused (test mode never touches live data)."""
     try:
-        account = catalog.get_account(engine, account_id=env.account_id)
-    except UnknownAccountError:
-        account = catalog.create_account(
-            engine,
-            account_id=env.account_id,
-            name=env.account_id,
-            mode=env.mode,
-            billing=BillingConfig(),
-            notifications=NotificationConfig(),
-        )
-    if account.mode != env.mode:
-        raise CommandFailed(
-            f"account {account.id!r} is a {account.mode}-mode account; this is {env.mode} mode"
-        )
-    return account
+        return catalog.ensure_account(engine, account_id=env.account_id, mode=env.mode)
+    except AccountModeError as error:
+        raise CommandFailed(str(error)) from None
 
 
 def _document(path: Path | None, flags: dict[str, Any], what: str) -> dict[str, Any]:
