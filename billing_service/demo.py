@@ -53,9 +53,10 @@ from billing_service.dev_servers import (
     start_mail_catcher,
 )
 from billing_service.modes import database_url_for_test_mode
+from billing_service.temporal_client import register_search_attributes
 from billing_service.worker import create_worker
 from scripts.temporal_tools import ensure_all
-from workflows.search_attributes import dev_server_flags, register_search_attributes
+from workflows.search_attributes import dev_server_flags
 
 T = TypeVar("T")
 

@@ -53,9 +53,9 @@ from billing_service.dev_servers import (
     WebhookReceiver,
     start_mail_catcher,
 )
+from billing_service.temporal_client import register_search_attributes
 from billing_service.worker import create_worker
 from scripts.temporal_tools import ensure_all
-from workflows.search_attributes import register_search_attributes
 
 ACCOUNT = "acct_simulation"
 #: GB of egress per month, cycled: inside the included 100 GB, the seed's 350 GB, above 1 TB...

@@ -24,9 +24,9 @@ import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from billing_service.temporal_client import register_search_attributes
 from scripts.temporal_tools import ProvisioningError, TemporalTools, ensure_all
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
-from workflows.search_attributes import register_search_attributes
 
 SERVER_KINDS = ("time_skipping", "dev")
 SUGGEST_CONTINUE_AS_NEW_AFTER = 100

@@ -10,14 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import (
-    AddSearchAttributesRequest,
-    ListSearchAttributesRequest,
-)
-from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
-from temporalio.service import RPCError, RPCStatusCode
 
 CUSTOMER_ID = SearchAttributeKey.for_keyword("BillingCustomerId")
 SUBSCRIPTION_ID = SearchAttributeKey.for_keyword("BillingSubscriptionId")
@@ -55,26 +48,3 @@ def dev_server_flags() -> list[str]:
     for key in ALL:
         flags += ["--search-attribute", f"{key.name}={kinds[key.indexed_value_type.name]}"]
     return flags
-
-
-async def register_search_attributes(client: Client) -> None:
-    """Register `ALL` in the client's namespace, leaving those already there alone (for
-    servers, or namespaces, started without the flags)."""
-    try:
-        listed = await client.operator_service.list_search_attributes(
-            ListSearchAttributesRequest(namespace=client.namespace)
-        )
-        existing = set(listed.custom_attributes)
-    except RPCError as error:
-        if error.status != RPCStatusCode.UNIMPLEMENTED:
-            raise
-        existing = set()  # the Java test server cannot list; it starts with none of ours
-    missing = {
-        key.name: IndexedValueType.ValueType(key.indexed_value_type)
-        for key in ALL
-        if key.name not in existing
-    }
-    if missing:
-        await client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
-        )

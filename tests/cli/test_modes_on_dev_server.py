@@ -18,8 +18,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from billing_db.engine import make_engine
 from billing_service.cli.subscriptions import events_jsonl
+from billing_service.temporal_client import register_search_attributes
 from billing_service.worker import create_worker
-from workflows.search_attributes import register_search_attributes
 
 from cli.cli_runner import HYBRID_PRICING, Billing
 from notifications.servers import SmtpFixture
