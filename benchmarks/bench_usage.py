@@ -32,7 +32,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.notifications.settings import SmtpSettings
 from billing import seed
-from billing.contracts.subscription import SubscriptionInput
+from billing.contracts.subscription import SubscriptionInput, UsageEvent
 from billing_db.engine import make_engine
 from billing_db.migrate import upgrade
 from billing_service.client import (
@@ -62,9 +62,7 @@ def subscription() -> SubscriptionInput:
     )
 
 
-def events(prefix: str, count: int) -> list[Any]:
-    from billing.contracts.subscription import UsageEvent
-
+def events(prefix: str, count: int) -> list[UsageEvent]:
     return [
         UsageEvent(event_id=f"{prefix}-{i}", meter_id="bandwidth_egress", quantity=1)
         for i in range(count)
