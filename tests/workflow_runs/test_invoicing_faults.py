@@ -20,6 +20,7 @@ from billing_service.worker import WORKFLOWS, activities
 
 from notifications.servers import SmtpFixture
 from replay.recording import record_chain
+from workflow_runs.clock import at_day_of_month
 from workflow_runs.polling import status_when
 from workflow_runs.scenario import hybrid_subscription
 
@@ -48,9 +49,10 @@ async def test_an_invoice_activity_that_fails_twice_after_committing_issues_one_
     task_queue: str,
 ) -> None:
     env = own_time_skipping_env
-    now = await env.get_current_time()
-    # Backdated by 40 days: the first period closed in the past and is invoiced at once.
-    subscription = hybrid_subscription(start_at=now - timedelta(days=40))
+    # Today is the 10th; started 20 days ago: exactly one (partial) period closed on the 1st and
+    # is invoiced at once, the next invoice day is weeks away.
+    now = await at_day_of_month(env, day=10)
+    subscription = hybrid_subscription(start_at=now - timedelta(days=20))
     flaky, attempts = _committing_then_failing(engine, failures=2)
     bound = activities(engine=engine, smtp=smtp_server.settings, webhook_timeout_seconds=5)
     replaced = [flaky if getattr(fn, "__name__", "") == "issue_invoice" else fn for fn in bound]

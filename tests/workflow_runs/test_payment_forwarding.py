@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from decimal import Decimal
 
 from sqlalchemy import Engine
@@ -18,17 +17,22 @@ from billing_service.client import (
     subscription_status,
 )
 
+from workflow_runs.clock import one_closed_period
 from workflow_runs.conftest import StartWorker
 from workflow_runs.polling import eventually, status_when
-from workflow_runs.scenario import hybrid_subscription
+from workflow_runs.scenario import SEED_BILLING, hybrid_subscription
 
 
 async def test_a_payment_for_an_invoice_whose_workflow_ended_becomes_credit_not_lost(
     dev_env: WorkflowEnvironment, billing_worker: StartWorker, engine: Engine, task_queue: str
 ) -> None:
     env = dev_env
-    now = await env.get_current_time()
-    subscription = hybrid_subscription(start_at=now - timedelta(days=40))
+    # A real clock: one period closed a few days ago, the next ends weeks from now, so the
+    # subscription has exactly one invoice (and no second one opens during the test).
+    start_at, invoice_day = one_closed_period(await env.get_current_time())
+    subscription = hybrid_subscription(
+        start_at=start_at, billing=SEED_BILLING | {"invoice_day": invoice_day}
+    )
     sub_id = subscription.subscription_id
     assert subscription.customer is not None
     async with billing_worker(env):
