@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from billing.errors import BillingError
 from billing.invoice import InvoiceLine, RatedInvoice
+from billing.lifecycle import INVOICE_TRANSITIONS
 from billing.money import ZERO
 from billing.periods import Period, zone_info
 from billing_db.engine import transaction
@@ -59,15 +60,7 @@ from billing_db.tables import (
 )
 from billing_db.types import check_decimal6
 
-#: The invoice lifecycle. The same status again is a no-op, anything else not listed is refused.
-ALLOWED_TRANSITIONS: Mapping[str, frozenset[str]] = {
-    "draft": frozenset({"open", "void"}),
-    "open": frozenset({"paid", "overdue", "void"}),
-    "overdue": frozenset({"paid", "uncollectible", "void"}),
-    "uncollectible": frozenset({"paid", "void"}),
-    "paid": frozenset(),
-    "void": frozenset(),
-}
+ALLOWED_TRANSITIONS = INVOICE_TRANSITIONS
 #: Statuses in which an invoice has been issued to the customer.
 ISSUED = frozenset({"open", "overdue", "uncollectible", "paid"})
 MAX_PAYMENT_TERMS_DAYS = 3650
