@@ -26,15 +26,9 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from billing.catalog import DunningStep
-    from billing.contracts.activities import (
-        CHANGE_INVOICE_STATUS,
-        RECORD_PAYMENT,
-        ChangeInvoiceStatusInput,
-        RecordPaymentInput,
-    )
+    from billing.contracts.activities import ChangeInvoiceStatusInput, RecordPaymentInput
     from billing.contracts.common import InvoiceStatus, JsonObject
     from billing.contracts.invoice import (
-        RECORD_DUNNING_STEP,
         DunningRecord,
         InvoiceSummary,
         InvoiceView,
@@ -49,8 +43,8 @@ with workflow.unsafe.imports_passed_through():
     from billing.errors import BillingError
     from billing.money import format_decimal, minor_units
     from billing.validation import parse
+    from workflows import calls
     from workflows import search_attributes as sa
-    from workflows.activity_options import DATABASE
     from workflows.notify import notify
 
 _FINAL: frozenset[str] = frozenset({"paid", "void", "uncollectible"})
@@ -162,14 +156,11 @@ class InvoiceWorkflow:
         self, step: str, action: Literal["remind", "suspend"], at: datetime, note: str
     ) -> None:
         """A step that keeps the invoice's status: recorded in its database history too."""
-        await workflow.execute_activity(
-            RECORD_DUNNING_STEP,
+        await calls.RECORD_DUNNING_STEP(
             RecordDunningStepInput(
                 invoice_number=self._invoice.number, step=step, at=at, note=note
             ),
-            result_type=InvoiceSummary,
             summary=f"{self._invoice.number}: {note}",
-            **DATABASE,
         )
         self._record(action, at, note)
 
@@ -252,15 +243,12 @@ class InvoiceWorkflow:
         async with self._lock:
             received = payment.received_at or workflow.now()
             try:
-                result: PaymentResult = await workflow.execute_activity(
-                    RECORD_PAYMENT,
+                result = await calls.RECORD_PAYMENT(
                     RecordPaymentInput(
                         invoice_number=self._invoice.number,
                         payment=payment.model_copy(update={"received_at": received}),
                     ),
-                    result_type=PaymentResult,
                     summary=f"record payment {payment.payment_id}: {payment.amount}",
-                    **DATABASE,
                 )
             except ActivityError as error:
                 cause = error.cause
@@ -308,14 +296,11 @@ class InvoiceWorkflow:
     ) -> None:
         """Change the invoice's status in the database, as of `at` (default: now)."""
         when = at or workflow.now()
-        updated = await workflow.execute_activity(
-            CHANGE_INVOICE_STATUS,
+        updated = await calls.CHANGE_INVOICE_STATUS(
             ChangeInvoiceStatusInput(
                 invoice_number=self._invoice.number, to=to, at=when, reason=note
             ),
-            result_type=InvoiceSummary,
             summary=f"{self._invoice.number}: {self._invoice.status} -> {to}",
-            **DATABASE,
         )
         self._invoice = updated.model_copy(update={"lines": self._invoice.lines})
         if to in ("overdue", "uncollectible", "void", "paid"):
