@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -34,12 +35,13 @@ from billing.contracts.subscription import (
 from billing_db.repo_catalog import get_subscription
 from billing_db.repo_usage import period_usage
 from billing_db.tables import notifications, usage_events
-from billing_service.client import start_subscription, subscription_handle
+from billing_service.client import approve_invoice, start_subscription, subscription_handle
 from billing_service.client import subscription_status as query_status
 
 from notifications.servers import SmtpFixture
 from replay.recording import record_chain
 from workflow_runs import scenario
+from workflow_runs.conftest import StartWorker
 from workflow_runs.gates import Gate, gated_worker, quiet, signalled
 from workflow_runs.polling import eventually, status_when
 from workflow_runs.scenario import HYBRID_PRICING, SEED_BILLING, hybrid_subscription, usage
@@ -283,3 +285,36 @@ async def _thresholds(engine: Engine, subscription_id: str) -> set[tuple[str, st
         return {(p[2], p[4]) for p in parts if p[1] == subscription_id}
 
     return await eventually(probe, lambda found: len(found) >= 2, seconds=5)
+
+
+async def test_approve_invoice_update_refuses_an_unknown_or_issued_number_and_issues_a_draft(
+    dev_env: WorkflowEnvironment, billing_worker: StartWorker, task_queue: str
+) -> None:
+    env = dev_env
+    async with billing_worker(env):
+        now = await env.get_current_time()
+        sub_id, _handle = await _subscribed(
+            env,
+            task_queue,
+            start_at=now - timedelta(days=40),
+            billing=SEED_BILLING | {"auto_generate_invoices": False},
+        )
+        drafted = await status_when(env.client, sub_id, lambda s: bool(s.drafts_awaiting_approval))
+        draft = drafted.drafts_awaiting_approval[0]
+
+        async def refusal(number: str) -> str:
+            with pytest.raises(WorkflowUpdateFailedError) as refused:
+                await approve_invoice(env.client, sub_id, number)
+            cause = refused.value.cause
+            return cause.message if isinstance(cause, ApplicationError) else str(cause)
+
+        unknown = await refusal("INV-NOPE")
+        await approve_invoice(env.client, sub_id, draft)
+        again = await refusal(draft)
+        status = await _status(env, sub_id)
+        await _handle.terminate("test over")
+
+    assert "'INV-NOPE' is not a draft of this subscription awaiting approval" in unknown
+    assert f"{draft!r} is not a draft of this subscription awaiting approval" in again
+    assert draft in status.open_invoices
+    assert draft not in status.drafts_awaiting_approval

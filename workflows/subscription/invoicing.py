@@ -175,6 +175,6 @@ async def approve(state: SubscriptionState, number: str) -> None:
         ApproveInvoiceInput(invoice_number=number, approved_at=workflow.now()),
         summary=f"approve draft {number}",
     )
+    await publish(state, approved)
     state.drafts_awaiting_approval = [n for n in state.drafts_awaiting_approval if n != number]
     state.approvals = [n for n in state.approvals if n != number]
-    await publish(state, approved)

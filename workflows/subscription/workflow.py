@@ -248,11 +248,34 @@ class SubscriptionWorkflow:
         state = await self._ready()
         state.plan_change = change
 
+    @workflow.update(name="approve_invoice")
+    async def approve_draft(self, approval: ApproveInvoice) -> None:
+        """Approve a draft and wait until it is issued, notified and watched."""
+        state = self._require_state()
+        number = approval.invoice_number
+        self._record_approval(state, number)
+        await workflow.wait_condition(lambda: number not in state.drafts_awaiting_approval)
+
+    @approve_draft.validator
+    def _validate_approval(self, approval: ApproveInvoice) -> None:
+        state = self._require_state()
+        if approval.invoice_number not in state.drafts_awaiting_approval:
+            drafts = ", ".join(state.drafts_awaiting_approval) or "none"
+            raise ValueError(
+                f"{approval.invoice_number!r} is not a draft of this subscription awaiting "
+                f"approval (drafts awaiting approval: {drafts})"
+            )
+
     @workflow.signal(name="approve_invoice")
     async def approve_invoice(self, approval: ApproveInvoice) -> None:
-        state = await self._ready()
-        if approval.invoice_number not in state.approvals:
-            state.approvals = [*state.approvals, approval.invoice_number][-20:]
+        """The same as the update, for clients without updates; an unknown number is ignored
+        when its draft never appears."""
+        self._record_approval(await self._ready(), approval.invoice_number)
+
+    @staticmethod
+    def _record_approval(state: SubscriptionState, number: str) -> None:
+        if number not in state.approvals:
+            state.approvals = [*state.approvals, number][-20:]
 
     @workflow.signal(name="invoice_standing")
     async def invoice_standing(self, change: InvoiceStandingChanged) -> None:
