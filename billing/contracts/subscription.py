@@ -66,7 +66,9 @@ class SubscriptionInput(Payload):
     notifications: NotificationConfig | None = None
     start_at: UtcDatetime | None = None
     """Defaults to when the workflow starts; a past time backdates and catches up at once."""
-    livemode: bool = False
+    livemode: bool | None = None
+    """Optional: the mode is the worker's (its namespace and database). When given, it must
+    match, or the subscription fails with a clear error instead of landing in the other mode."""
 
     @model_validator(mode="after")
     def _one_of_each(self) -> SubscriptionInput:
