@@ -15,19 +15,17 @@ from pydantic import AfterValidator, Field, model_validator
 
 from billing.catalog import BillingConfig, Meter, NotificationConfig, Pricing
 from billing.contracts.common import Payload, SubscriptionStatus
+from billing.identifiers import ID_RULE, is_identifier
 from billing.money import DecimalValue
 from billing.periods import Period, UtcDatetime
 
 MAX_EVENTS_PER_BATCH = 1000
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 def _identifier(value: str) -> str:
-    if not _ID.fullmatch(value):
-        raise ValueError(
-            f"{value!r} is not a valid id: 1-128 letters, digits, '_', '.', ':' or '-'"
-        )
+    if not is_identifier(value):
+        raise ValueError(f"{value!r} is not a valid id: {ID_RULE}")
     return value
 
 
