@@ -9,7 +9,8 @@ from collections.abc import Collection, Mapping
 from decimal import Decimal
 from typing import Literal
 
-from billing.money import EXACT
+from billing.errors import InvalidAmountError
+from billing.money import EXACT, format_decimal, minor_units
 
 SubscriptionStatus = Literal["active", "past_due", "suspended", "canceled"]
 InvoiceStatus = Literal["draft", "open", "paid", "overdue", "void", "uncollectible"]
@@ -61,3 +62,31 @@ def crossed_thresholds(
         return []
     percent = EXACT.multiply(quantity, Decimal(100)) / included
     return sorted(t for t in thresholds if percent >= t and t not in notified)
+
+
+def check_payment(
+    *,
+    invoice_number: str,
+    invoice_status: InvoiceStatus,
+    invoice_currency: str,
+    amount: Decimal,
+    currency: str | None,
+    void_requested: bool = False,
+) -> None:
+    """Whether an invoice can take a payment; `InvalidAmountError` (a ValueError) says why not:
+    another currency, more decimal places than the currency has, a void or draft invoice."""
+    if currency is not None and currency != invoice_currency:
+        raise InvalidAmountError(
+            f"currency: the payment is in {currency}, but invoice {invoice_number} "
+            f"is in {invoice_currency}"
+        )
+    places = minor_units(invoice_currency)
+    if amount != round(amount, places):
+        raise InvalidAmountError(
+            f"amount: {format_decimal(amount)} has more decimal places than "
+            f"{invoice_currency} allows ({places})"
+        )
+    if void_requested or invoice_status == "void":
+        raise InvalidAmountError(f"invoice {invoice_number} is void: it cannot be paid")
+    if invoice_status == "draft":
+        raise InvalidAmountError(f"invoice {invoice_number} is a draft not yet issued")

@@ -41,7 +41,8 @@ with workflow.unsafe.imports_passed_through():
     from billing.contracts.notifications import NotificationRequest
     from billing.contracts.subscription import InvoiceStandingChanged
     from billing.errors import BillingError
-    from billing.money import format_decimal, minor_units
+    from billing.lifecycle import check_payment
+    from billing.money import format_decimal
     from billing.validation import parse
     from workflows import calls
     from workflows import search_attributes as sa
@@ -219,21 +220,14 @@ class InvoiceWorkflow:
 
     def _check_payment(self, payment: PaymentSubmission) -> None:
         invoice = self._invoice
-        if payment.currency is not None and payment.currency != invoice.currency:
-            raise ValueError(
-                f"currency: the payment is in {payment.currency}, but invoice {invoice.number} "
-                f"is in {invoice.currency}"
-            )
-        places = minor_units(invoice.currency)
-        if payment.amount != round(payment.amount, places):
-            raise ValueError(
-                f"amount: {format_decimal(payment.amount)} has more decimal places than "
-                f"{invoice.currency} allows ({places})"
-            )
-        if self._void is not None or invoice.status == "void":
-            raise ValueError(f"invoice {invoice.number} is void: it cannot be paid")
-        if invoice.status == "draft":
-            raise ValueError(f"invoice {invoice.number} is a draft not yet issued")
+        check_payment(
+            invoice_number=invoice.number,
+            invoice_status=invoice.status,
+            invoice_currency=invoice.currency,
+            amount=payment.amount,
+            currency=payment.currency,
+            void_requested=self._void is not None,
+        )
 
     async def _apply_payment(self, payment: PaymentSubmission) -> PaymentResult:
         """Record the payment (once per id) and take on the invoice's new standing.

@@ -3,16 +3,20 @@ thresholds, and the period a usage event counts in."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
+from billing.errors import InvalidAmountError
 from billing.lifecycle import (
     INVOICE_TRANSITIONS,
     SUBSCRIPTION_TRANSITIONS,
+    InvoiceStatus,
     Standing,
     SubscriptionStatus,
+    check_payment,
     crossed_thresholds,
     status_from_standings,
 )
@@ -89,3 +93,38 @@ def test_the_period_after_a_close() -> None:
         start=mid, end=OCT.end
     )
     assert period_after(OCT, closing_at=OCT.end, invoice_day=1, tz="UTC") == NOV
+
+
+@pytest.mark.parametrize(
+    ("status", "amount", "currency", "void", "reason"),
+    [
+        ("open", "10.00", "USD", False, "currency: the payment is in USD, but invoice INV-1"),
+        ("open", "10.001", None, False, "amount: 10.001 has more decimal places than EUR"),
+        ("open", "10", None, True, "invoice INV-1 is void"),
+        ("void", "10", "EUR", False, "invoice INV-1 is void"),
+        ("draft", "10", None, False, "invoice INV-1 is a draft not yet issued"),
+    ],
+)
+def test_a_payment_an_invoice_cannot_take_is_refused_with_the_reason(
+    status: InvoiceStatus, amount: str, currency: str | None, void: bool, reason: str
+) -> None:
+    with pytest.raises(InvalidAmountError, match=re.escape(reason)):
+        check_payment(
+            invoice_number="INV-1",
+            invoice_status=status,
+            invoice_currency="EUR",
+            amount=Decimal(amount),
+            currency=currency,
+            void_requested=void,
+        )
+
+
+@pytest.mark.parametrize("status", ["open", "overdue", "uncollectible", "paid"])
+def test_an_issued_invoice_takes_a_payment_in_its_currency(status: InvoiceStatus) -> None:
+    check_payment(
+        invoice_number="INV-1",
+        invoice_status=status,
+        invoice_currency="EUR",
+        amount=Decimal("74.99"),
+        currency="EUR",
+    )
