@@ -9,7 +9,7 @@ it becomes active again once nothing is overdue. Orchestration only: no I/O, no 
 
 Timing: the due date is the invoice's `due_at`, which the database sets to the end (23:59:59) of
 the local day `payment_terms_days` after the local issue date in the customer's time zone
-(`billing_db.repo_invoices.due_at_for`). The invoice goes overdue at that instant; dunning step
+(`billing.invoice_terms.due_at_for`). The invoice goes overdue at that instant; dunning step
 `+N days` fires N x 24 hours after it. Each scheduled change is recorded as of its deadline (not
 as of the moment a busy worker got to it), so the history says when it was due to happen.
 """
