@@ -15,6 +15,7 @@ not after a minute; retries back off for a day, then the workflow logs the failu
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Generic, TypeVar
@@ -91,6 +92,10 @@ class Activity(Generic[In, Out]):
     result: type[Out]
     options: Options = DATABASE
 
+    def named(self, name: str) -> Activity[In, Out]:
+        """The same activity under an older name, for runs started before a rename."""
+        return dataclasses.replace(self, name=name)
+
     async def __call__(self, arg: In, *, summary: str) -> Out:
         result: Out = await workflow.execute_activity(
             self.name,
@@ -109,11 +114,11 @@ REGISTER_PRICING = Activity(names.REGISTER_PRICING, RegisterPricingInput, Regist
 SET_SUBSCRIPTION_STATUS = Activity(
     names.SET_SUBSCRIPTION_STATUS, SetSubscriptionStatusInput, type(None)
 )
-RECORD_USAGE = Activity(names.RECORD_USAGE, RecordUsageInput, RecordUsageResult)
+STORE_USAGE = Activity(names.STORE_USAGE, RecordUsageInput, RecordUsageResult)
 AGGREGATE_PERIOD_USAGE = Activity(names.AGGREGATE_PERIOD_USAGE, PeriodUsageInput, PeriodUsageResult)
 ISSUE_INVOICE = Activity(names.ISSUE_INVOICE, IssueInvoiceInput, InvoiceSummary)
-APPROVE_INVOICE = Activity(names.APPROVE_INVOICE, ApproveInvoiceInput, InvoiceSummary)
-RECORD_PAYMENT = Activity(names.RECORD_PAYMENT, RecordPaymentInput, PaymentResult)
+ISSUE_DRAFT = Activity(names.ISSUE_DRAFT, ApproveInvoiceInput, InvoiceSummary)
+STORE_PAYMENT = Activity(names.STORE_PAYMENT, RecordPaymentInput, PaymentResult)
 CHANGE_INVOICE_STATUS = Activity(
     names.CHANGE_INVOICE_STATUS, ChangeInvoiceStatusInput, InvoiceSummary
 )

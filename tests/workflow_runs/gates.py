@@ -62,11 +62,14 @@ def gated_worker(
     """The production worker's workflows and activities, with the gated ones swapped in."""
     by_name = {gate.name: gate for gate in gates}
     bound = activities(engine=engine, smtp=smtp.settings, webhook_timeout_seconds=5)
-    swapped = [
-        by_name[name].wrap(fn) if (name := getattr(fn, "__name__", "")) in by_name else fn
-        for fn in bound
-    ]
+    swapped = [by_name[name].wrap(fn) if (name := _name(fn)) in by_name else fn for fn in bound]
     return Worker(env.client, task_queue=task_queue, workflows=list(WORKFLOWS), activities=swapped)
+
+
+def _name(fn: Callable[..., Any]) -> str:
+    """The activity name `@activity.defn` gave `fn` (not its Python name)."""
+    definition = getattr(fn, "__temporal_activity_definition", None)
+    return str(getattr(definition, "name", ""))
 
 
 async def quiet(handle: WorkflowHandle[Any, Any], *, pending: set[str] | None = None) -> None:

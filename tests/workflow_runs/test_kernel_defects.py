@@ -21,8 +21,8 @@ from temporalio.worker import Worker
 from billing.catalog import Meter
 from billing.contracts.activities import (
     AGGREGATE_PERIOD_USAGE,
-    RECORD_PAYMENT,
     REGISTER_PRICING,
+    STORE_PAYMENT,
 )
 from billing.contracts.invoice import ForwardedPayment
 from billing.contracts.subscription import (
@@ -98,9 +98,9 @@ async def _usage_while_paying(
     await gate.entered.wait()
     await handle.signal(*message)
     await eventually(lambda: signalled(handle, message[0]), bool)
-    await quiet(handle, pending={RECORD_PAYMENT})
+    await quiet(handle, pending={STORE_PAYMENT})
     await handle.signal("record_usage", usage(event))
-    await quiet(handle, pending={RECORD_PAYMENT})
+    await quiet(handle, pending={STORE_PAYMENT})
     gate.release.set()
 
 
@@ -147,7 +147,7 @@ async def test_continue_as_new_drains_usage_that_arrives_while_a_payment_is_reco
     dev_env: WorkflowEnvironment, gated: Gated, engine: Engine, task_queue: str
 ) -> None:
     """Defect 2: usage arriving while the run waits for a `record_payment` handler to finish."""
-    gate = Gate(RECORD_PAYMENT)
+    gate = Gate(STORE_PAYMENT)
     env = dev_env
     async with gated(gate):
         sub_id, handle = await _subscribed(env, task_queue)
@@ -171,7 +171,7 @@ async def test_the_final_run_persists_usage_that_arrives_while_it_ends(
     dev_env: WorkflowEnvironment, gated: Gated, engine: Engine, task_queue: str
 ) -> None:
     """Defect 2, at the end: usage accepted while the last run waits for a handler is stored."""
-    gate = Gate(RECORD_PAYMENT)
+    gate = Gate(STORE_PAYMENT)
     env = dev_env
     async with gated(gate):
         sub_id, handle = await _subscribed(env, task_queue)

@@ -64,7 +64,7 @@ class Chores:
         # Unique per flush, so a retried activity recognises its own earlier rows.
         received_at = max(workflow.now(), self._last_flush_at + timedelta(microseconds=1))
         self._last_flush_at = received_at
-        result = await calls.RECORD_USAGE(
+        result = await calls.STORE_USAGE(
             RecordUsageInput(
                 subscription_id=state.plan.subscription_id, events=events, received_at=received_at
             ),
@@ -170,7 +170,7 @@ async def _forward(payment: ForwardedPayment) -> bool:
             payment.payment_id,
         )
     try:
-        result = await calls.RECORD_PAYMENT(
+        result = await calls.STORE_PAYMENT(
             RecordPaymentInput(
                 invoice_number=payment.invoice_number,
                 payment=submission.model_copy(

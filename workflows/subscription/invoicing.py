@@ -171,7 +171,7 @@ async def publish(state: SubscriptionState, issued: InvoiceSummary) -> None:
 
 async def approve(state: SubscriptionState, number: str) -> None:
     """Approve a draft in the database, then publish it like any issued invoice."""
-    approved = await calls.APPROVE_INVOICE(
+    approved = await calls.ISSUE_DRAFT(
         ApproveInvoiceInput(invoice_number=number, approved_at=workflow.now()),
         summary=f"approve draft {number}",
     )
