@@ -44,7 +44,13 @@ from workflow_runs import scenario
 from workflow_runs.conftest import StartWorker
 from workflow_runs.gates import Gate, gated_worker, quiet, signalled
 from workflow_runs.polling import eventually, status_when
-from workflow_runs.scenario import HYBRID_PRICING, SEED_BILLING, hybrid_subscription, usage
+from workflow_runs.scenario import (
+    HYBRID_PRICING,
+    SEED_BILLING,
+    hybrid_subscription,
+    on_its_own_account,
+    usage,
+)
 
 METER = "bandwidth_egress"
 METER_SPEC = scenario.METER
@@ -76,7 +82,9 @@ async def _subscribed(
 ) -> tuple[str, WorkflowHandle[Any, Any]]:
     """A started subscription (from now unless `start_at` says otherwise) and its handle."""
     start_at = overrides.pop("start_at", None) or await env.get_current_time()
-    subscription = hybrid_subscription(start_at=start_at, **overrides)
+    # Its own account, so its invoice numbers are unique on the shared dev server: the invoice
+    # workflows it starts outlive the test.
+    subscription = on_its_own_account(hybrid_subscription(start_at=start_at, **overrides))
     await start_subscription(env.client, subscription, task_queue=task_queue)
     return subscription.subscription_id, subscription_handle(
         env.client, subscription.subscription_id

@@ -17,13 +17,12 @@ from billing_service.client import start_subscription
 
 from workflow_runs.conftest import StartWorker
 from workflow_runs.polling import status_when
-from workflow_runs.scenario import hybrid_subscription
+from workflow_runs.scenario import hybrid_subscription, on_its_own_account
 
 
 def _subscription(**overrides: Any) -> SubscriptionInput:
     """The seed's subscription on an account of its own (accounts keep the mode they began in)."""
-    subscription = hybrid_subscription(**overrides)
-    return subscription.model_copy(update={"account_id": f"acct_{subscription.subscription_id}"})
+    return on_its_own_account(hybrid_subscription(**overrides))
 
 
 @pytest.mark.parametrize("mode", ["test", "live"])
