@@ -9,10 +9,10 @@ from temporalio import activity
 
 from activities.database import call_repository
 from billing.contracts.activities import (
-    APPROVE_INVOICE,
     CHANGE_INVOICE_STATUS,
+    ISSUE_DRAFT,
     ISSUE_INVOICE,
-    RECORD_PAYMENT,
+    STORE_PAYMENT,
     ApproveInvoiceInput,
     ChangeInvoiceStatusInput,
     IssueInvoiceInput,
@@ -70,7 +70,7 @@ class InvoiceActivities:
         )
         return invoice_summary(record)
 
-    @activity.defn(name=APPROVE_INVOICE)
+    @activity.defn(name=ISSUE_DRAFT)
     async def approve_invoice(self, request: ApproveInvoiceInput) -> InvoiceSummary:
         """Issue a draft: it becomes open with its issue and due dates."""
         record = await call_repository(
@@ -81,7 +81,7 @@ class InvoiceActivities:
         )
         return invoice_summary(record)
 
-    @activity.defn(name=RECORD_PAYMENT)
+    @activity.defn(name=STORE_PAYMENT)
     async def record_payment(self, request: RecordPaymentInput) -> PaymentResult:
         payment = request.payment
         if payment.received_at is None:

@@ -19,14 +19,16 @@ from billing.contracts.subscription import SubscriptionInput, SubscriptionPlan
 from billing.errors import InvalidConfigurationError
 from billing.periods import first_period
 from billing_db import repo_catalog as catalog
-from billing_db.records import AccountRecord, PricingVersionRecord
+from billing_db.errors import AccountModeError
+from billing_db.records import AccountRecord, Mode, PricingVersionRecord
 
 
 class SubscriptionActivities:
     """Catalog writes for SubscriptionWorkflow. Every method is idempotent."""
 
-    def __init__(self, *, engine: Engine) -> None:
+    def __init__(self, *, engine: Engine, mode: Mode = "test") -> None:
         self._engine = engine
+        self._mode: Mode = mode
 
     @activity.defn(name=PREPARE_SUBSCRIPTION)
     async def prepare_subscription(self, subscription: SubscriptionInput) -> SubscriptionPlan:
@@ -95,10 +97,17 @@ class SubscriptionActivities:
         )
 
     def _account(self, subscription: SubscriptionInput) -> AccountRecord:
+        """The account, in the worker's mode: where the request landed decides, never a field."""
+        if subscription.livemode is not None and subscription.livemode != (self._mode == "live"):
+            raise AccountModeError(
+                f"livemode: the input says {str(subscription.livemode).lower()}, but this worker "
+                f"serves {self._mode} mode (its own namespace and database): start the "
+                "subscription where that mode's worker listens, or leave livemode out"
+            )
         account = catalog.ensure_account(
             self._engine,
             account_id=subscription.account_id,
-            mode="live" if subscription.livemode else "test",
+            mode=self._mode,
             billing=subscription.billing,
             notifications=subscription.notifications,
         )

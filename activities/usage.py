@@ -8,7 +8,7 @@ from temporalio import activity
 from activities.database import call_repository
 from billing.contracts.activities import (
     AGGREGATE_PERIOD_USAGE,
-    RECORD_USAGE,
+    STORE_USAGE,
     PeriodUsageInput,
     PeriodUsageResult,
     RecordUsageInput,
@@ -23,7 +23,7 @@ class UsageActivities:
     def __init__(self, *, engine: Engine) -> None:
         self._engine = engine
 
-    @activity.defn(name=RECORD_USAGE)
+    @activity.defn(name=STORE_USAGE)
     async def record_usage(self, batch: RecordUsageInput) -> RecordUsageResult:
         """Store a batch once per event id; say which ids the database already had."""
         return await call_repository(self._record, batch)

@@ -18,7 +18,6 @@ Shapes (see ../shared/DESIGN.md):
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from decimal import Decimal
 from functools import cached_property
@@ -38,6 +37,7 @@ from pydantic import (
 )
 
 from billing.errors import InvalidConfigurationError, UnknownMeterError
+from billing.identifiers import ID_RULE, is_identifier
 from billing.money import (
     ZERO,
     CurrencyCode,
@@ -66,15 +66,10 @@ NotificationEvent = Literal[
 ]
 NOTIFICATION_EVENTS: tuple[str, ...] = get_args(NotificationEvent)
 
-_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
-
 
 def _identifier(value: str) -> str:
-    if not _IDENTIFIER.fullmatch(value):
-        raise InvalidConfigurationError(
-            f"{value!r} is not a valid id: use 1-128 letters, digits, '_', '.', ':' or '-', "
-            "starting with a letter or digit"
-        )
+    if not is_identifier(value):
+        raise InvalidConfigurationError(f"{value!r} is not a valid id: use {ID_RULE}")
     return value
 
 

@@ -142,6 +142,35 @@ def first_period(start: datetime, *, invoice_day: int, tz: str) -> Period:
     return Period(start=start, end=full.end)
 
 
+def period_after(period: Period, *, closing_at: datetime, invoice_day: int, tz: str) -> Period:
+    """The period that follows `period` when it closes at `closing_at`: the rest of it when it
+    closes early (a cancel or plan change now), else the next full period."""
+    if closing_at < period.end:
+        return Period(start=closing_at, end=period.end)
+    return next_period(period, invoice_day=invoice_day, tz=tz)
+
+
+def period_of(
+    instant: datetime,
+    *,
+    current: Period,
+    closing_at: datetime | None,
+    invoice_day: int,
+    tz: str,
+) -> Period | None:
+    """The period whose usage an event at `instant` counts in, seen from `current` (closing at
+    `closing_at` when it is being invoiced): None before `current` (late usage), else `current`
+    up to its close, the rest of `current` after an early close, or a later period."""
+    if instant < current.start:
+        return None
+    end = current.end if closing_at is None else min(closing_at, current.end)
+    if instant < end:
+        return current
+    if instant < current.end:
+        return Period(start=end, end=current.end)
+    return period_containing(instant, invoice_day=invoice_day, tz=tz)
+
+
 def local_days(period: Period, tz: str) -> int:
     """Local calendar days touched by `period`: the start day counts, the end boundary does not."""
     zone = zone_info(tz)

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.engine import RowMapping
 
 from billing.catalog import BillingConfig, Meter, NotificationConfig, Pricing
+from billing.lifecycle import SUBSCRIPTION_TRANSITIONS
 from billing.periods import Period, zone_info
 from billing.webhook_signing import generate_secret
 from billing_db.engine import transaction
@@ -65,14 +66,6 @@ from billing_db.tables import (
 
 _PREFIX = re.compile(r"[A-Z0-9]{1,12}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-
-#: Subscription status changes that make sense; the same status again is a no-op.
-SUBSCRIPTION_TRANSITIONS: Mapping[str, frozenset[str]] = {
-    "active": frozenset({"past_due", "suspended", "canceled"}),
-    "past_due": frozenset({"active", "suspended", "canceled"}),
-    "suspended": frozenset({"active", "past_due", "canceled"}),
-    "canceled": frozenset(),
-}
 
 
 def _json(model: Any) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -11,12 +10,12 @@ from typing import TypeVar
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from billing.identifiers import ID_RULE, is_identifier
 from billing_db.engine import transaction
 from billing_db.errors import InvalidRecordError
 
 R = TypeVar("R")
 
-_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 #: How often a write that lost a race on a UNIQUE constraint is retried after re-reading.
 RACE_RETRIES = 5
 
@@ -31,12 +30,9 @@ def new_id(prefix: str) -> str:
 
 
 def check_identifier(value: str, *, field: str) -> str:
-    """Ids are 1-64 letters, digits, '_', '.', ':' or '-', starting with a letter or digit."""
-    if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
-        raise InvalidRecordError(
-            f"{field}: {value!r} is not a valid id (1-64 letters, digits, '_', '.', ':' or '-', "
-            "starting with a letter or digit)"
-        )
+    """The one identifier rule (`billing.identifiers`)."""
+    if not is_identifier(value):
+        raise InvalidRecordError(f"{field}: {value!r} is not a valid id ({ID_RULE})")
     return value
 
 

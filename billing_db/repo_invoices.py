@@ -12,7 +12,7 @@ issue date, in the customer's time zone. The invoice is overdue after that insta
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -24,8 +24,16 @@ from sqlalchemy.exc import IntegrityError
 
 from billing.errors import BillingError
 from billing.invoice import InvoiceLine, RatedInvoice
+from billing.invoice_terms import (
+    amount_due,
+    credit_to_apply,
+    due_at_for,
+    invoice_number,
+    void_refund,
+)
+from billing.lifecycle import INVOICE_TRANSITIONS
 from billing.money import ZERO
-from billing.periods import Period, zone_info
+from billing.periods import Period
 from billing_db.engine import transaction
 from billing_db.errors import (
     CurrencyMismatchError,
@@ -59,30 +67,10 @@ from billing_db.tables import (
 )
 from billing_db.types import check_decimal6
 
-#: The invoice lifecycle. The same status again is a no-op, anything else not listed is refused.
-ALLOWED_TRANSITIONS: Mapping[str, frozenset[str]] = {
-    "draft": frozenset({"open", "void"}),
-    "open": frozenset({"paid", "overdue", "void"}),
-    "overdue": frozenset({"paid", "uncollectible", "void"}),
-    "uncollectible": frozenset({"paid", "void"}),
-    "paid": frozenset(),
-    "void": frozenset(),
-}
+ALLOWED_TRANSITIONS = INVOICE_TRANSITIONS
 #: Statuses in which an invoice has been issued to the customer.
 ISSUED = frozenset({"open", "overdue", "uncollectible", "paid"})
 MAX_PAYMENT_TERMS_DAYS = 3650
-
-
-def due_at_for(issued_at: datetime, *, payment_terms_days: int, time_zone: str) -> datetime:
-    """The end of the local day `payment_terms_days` after the local issue date, in UTC."""
-    zone = zone_info(time_zone)
-    due_day = issued_at.astimezone(zone).date() + timedelta(days=payment_terms_days)
-    return datetime.combine(due_day, time(23, 59, 59), tzinfo=zone).astimezone(UTC)
-
-
-def invoice_number(*, prefix: str, mode: str, sequence: int) -> str:
-    middle = "-TEST" if mode == "test" else ""
-    return f"{prefix}{middle}-{sequence:06d}"
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -104,10 +92,12 @@ def _line(row: RowMapping) -> InvoiceLine:
 
 def amount_due_of(row: RowMapping) -> Decimal:
     """What the customer still owes on an invoice row (nothing on a void one)."""
-    if row["status"] == "void":
-        return ZERO
-    due: Decimal = max(row["total"] - row["credit_applied"] - row["amount_paid"], ZERO)
-    return due
+    return amount_due(
+        status=row["status"],
+        total=row["total"],
+        credit_applied=row["credit_applied"],
+        amount_paid=row["amount_paid"],
+    )
 
 
 def _record(connection: Connection, row: RowMapping) -> InvoiceRecord:
@@ -332,7 +322,9 @@ def _settle_if_nothing_due(connection: Connection, invoice: RowMapping, *, at: d
 
 def _void(connection: Connection, invoice: RowMapping, *, at: datetime, reason: str | None) -> None:
     """Voiding gives back what the invoice took: applied credit and payments become credit."""
-    refund = invoice["credit_applied"] + invoice["amount_paid"]
+    refund = void_refund(
+        credit_applied=invoice["credit_applied"], amount_paid=invoice["amount_paid"]
+    )
     if refund > 0:
         add_credit(connection, invoice=invoice, amount=refund, source="adjustment")
     write_status(connection, invoice, to="void", at=at, reason=reason)
@@ -515,7 +507,7 @@ def _insert_invoice(
     balance = credit_balance_in(
         connection, customer_id=subscription.customer_id, currency=rated.currency
     )
-    credit = min(balance, rated.total) if rated.total > 0 and balance > 0 else ZERO
+    credit = credit_to_apply(balance=balance, total=rated.total)
     sequence = _next_sequence(connection, account_id=account.id, mode=account.mode)
     number = invoice_number(prefix=account.invoice_prefix, mode=account.mode, sequence=sequence)
     invoice_id = connection.execute(

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 
+from billing.invoice_terms import split_payment
 from billing.money import format_decimal, minor_units, normalise_currency, to_decimal
 from billing_db.engine import transaction
 from billing_db.errors import (
@@ -107,8 +108,7 @@ def _apply(
             f"currency: invoice {invoice['number']} is in {invoice['currency']}, "
             f"the payment in {currency}"
         )
-    applied = min(amount, amount_due_of(invoice))
-    credited = amount - applied
+    applied, credited = split_payment(amount, due=amount_due_of(invoice))
     payment_row_id = connection.execute(
         insert(payments)
         .values(

@@ -116,7 +116,9 @@ async def change_plan(client: Client, subscription_id: str, change: PlanChange) 
 
 
 async def approve_invoice(client: Client, subscription_id: str, invoice_number: str) -> None:
-    await subscription_handle(client, subscription_id).signal(
+    """The `approve_invoice` update: refused unless the number is a draft awaiting approval;
+    returns once the invoice is issued."""
+    await subscription_handle(client, subscription_id).execute_update(
         "approve_invoice", ApproveInvoice(invoice_number=invoice_number)
     )
 

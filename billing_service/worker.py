@@ -27,7 +27,7 @@ from billing_db.engine import make_engine
 from billing_db.migrate import upgrade
 from billing_service.logs import configure_logging
 from billing_service.modes import settings_for_mode
-from billing_service.settings import Settings
+from billing_service.settings import Mode, Settings
 from billing_service.temporal_client import connect
 from workflows.invoice import InvoiceWorkflow
 from workflows.subscription import SubscriptionWorkflow
@@ -51,10 +51,10 @@ def smtp_settings(settings: Settings) -> SmtpSettings:
 
 
 def activities(
-    *, engine: Engine, smtp: SmtpSettings, webhook_timeout_seconds: float
+    *, engine: Engine, smtp: SmtpSettings, webhook_timeout_seconds: float, mode: Mode = "test"
 ) -> list[Callable[..., Any]]:
-    """Every activity, bound to its dependencies."""
-    subscriptions = SubscriptionActivities(engine=engine)
+    """Every activity, bound to its dependencies; `mode` is the mode this worker serves."""
+    subscriptions = SubscriptionActivities(engine=engine, mode=mode)
     usage = UsageActivities(engine=engine)
     invoices = InvoiceActivities(engine=engine)
     notifications = NotificationActivities(
@@ -83,6 +83,7 @@ def create_worker(
     engine: Engine,
     smtp: SmtpSettings,
     webhook_timeout_seconds: float = 10.0,
+    mode: Mode = "test",
     **options: Any,
 ) -> Worker:
     return Worker(
@@ -90,7 +91,7 @@ def create_worker(
         task_queue=task_queue,
         workflows=list(WORKFLOWS),
         activities=activities(
-            engine=engine, smtp=smtp, webhook_timeout_seconds=webhook_timeout_seconds
+            engine=engine, smtp=smtp, webhook_timeout_seconds=webhook_timeout_seconds, mode=mode
         ),
         **options,
     )
@@ -114,6 +115,7 @@ async def run(settings: Settings) -> None:
         engine=engine,
         smtp=smtp_settings(settings),
         webhook_timeout_seconds=settings.webhook_timeout_seconds,
+        mode=settings.billing_mode,
         graceful_shutdown_timeout=timedelta(seconds=30),
         max_cached_workflows=settings.worker_max_cached_workflows,
     )

@@ -43,7 +43,7 @@ SCHEMAS: dict[str, tuple[type[BaseModel], str]] = {
     "usage-accepted": (UsageAccepted, "SubscriptionWorkflow update submit_usage result"),
     "cancel-request": (CancelRequest, "SubscriptionWorkflow signal cancel"),
     "plan-change": (PlanChange, "SubscriptionWorkflow signal change_plan"),
-    "approve-invoice": (ApproveInvoice, "SubscriptionWorkflow signal approve_invoice"),
+    "approve-invoice": (ApproveInvoice, "SubscriptionWorkflow update (or signal) approve_invoice"),
     "forwarded-payment": (ForwardedPayment, "SubscriptionWorkflow signal record_payment"),
     "invoice-standing": (InvoiceStandingChanged, "SubscriptionWorkflow signal invoice_standing"),
     "subscription-status": (SubscriptionStatusView, "SubscriptionWorkflow query status"),

@@ -9,13 +9,8 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from billing.catalog import NotificationConfig
-    from billing.contracts.activities import SEND_EMAIL, SEND_WEBHOOKS
-    from billing.contracts.notifications import (
-        NotificationOutcome,
-        NotificationRequest,
-        channels_for_event,
-    )
-    from workflows.activity_options import NOTIFICATION
+    from billing.contracts.notifications import NotificationRequest, channels_for_event
+    from workflows.calls import SEND_EMAIL, SEND_WEBHOOKS
 
 _ACTIVITY = {"email": SEND_EMAIL, "webhook": SEND_WEBHOOKS}
 
@@ -27,13 +22,7 @@ async def notify(config: NotificationConfig, request: NotificationRequest) -> No
     if not channels:
         return
     calls = [
-        workflow.execute_activity(
-            _ACTIVITY[channel],
-            request,
-            result_type=list[NotificationOutcome],
-            summary=f"{channel}: {request.event} ({request.scope})",
-            **NOTIFICATION,
-        )
+        _ACTIVITY[channel](request, summary=f"{channel}: {request.event} ({request.scope})")
         for channel in channels
     ]
     results = await asyncio.gather(*calls, return_exceptions=True)

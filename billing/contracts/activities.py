@@ -1,7 +1,9 @@
 """Activity names and payloads, so that workflows call activities without importing their code.
 
 Workflows stay free of database, SMTP and HTTP imports: they name an activity here and pass one of
-these payloads; `activities/` implements each name.
+these payloads; `activities/` implements each name. Activity names differ from the workflows'
+message names (`record_usage` is a signal, `store_usage_events` the activity that stores it), so
+the Web UI never shows two different things under one name.
 """
 
 from __future__ import annotations
@@ -17,13 +19,13 @@ from billing.money import DecimalValue
 from billing.periods import Period, UtcDatetime
 
 PREPARE_SUBSCRIPTION = "prepare_subscription"
-RECORD_USAGE = "record_usage"
+STORE_USAGE = "store_usage_events"
 AGGREGATE_PERIOD_USAGE = "aggregate_period_usage"
 ISSUE_INVOICE = "issue_invoice"
-APPROVE_INVOICE = "approve_invoice"
+ISSUE_DRAFT = "issue_draft_invoice"
 SET_SUBSCRIPTION_STATUS = "set_subscription_status"
 REGISTER_PRICING = "register_pricing"
-RECORD_PAYMENT = "record_payment"
+STORE_PAYMENT = "store_payment"
 CHANGE_INVOICE_STATUS = "change_invoice_status"
 SEND_EMAIL = "send_email_notification"
 SEND_WEBHOOKS = "send_webhook_notification"

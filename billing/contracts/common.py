@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-TASK_QUEUE = "billing"
+from billing.lifecycle import InvoiceStatus, SubscriptionStatus
 
-SubscriptionStatus = Literal["active", "past_due", "suspended", "canceled"]
-InvoiceStatus = Literal["draft", "open", "paid", "overdue", "void", "uncollectible"]
+__all__ = ["InvoiceStatus", "SubscriptionStatus"]
+
+TASK_QUEUE = "billing"
 
 
 def subscription_workflow_id(subscription_id: str) -> str:

@@ -15,19 +15,17 @@ from pydantic import AfterValidator, Field, model_validator
 
 from billing.catalog import BillingConfig, Meter, NotificationConfig, Pricing
 from billing.contracts.common import Payload, SubscriptionStatus
+from billing.identifiers import ID_RULE, is_identifier
 from billing.money import DecimalValue
 from billing.periods import Period, UtcDatetime
 
 MAX_EVENTS_PER_BATCH = 1000
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 def _identifier(value: str) -> str:
-    if not _ID.fullmatch(value):
-        raise ValueError(
-            f"{value!r} is not a valid id: 1-128 letters, digits, '_', '.', ':' or '-'"
-        )
+    if not is_identifier(value):
+        raise ValueError(f"{value!r} is not a valid id: {ID_RULE}")
     return value
 
 
@@ -66,9 +64,9 @@ class SubscriptionInput(Payload):
     notifications: NotificationConfig | None = None
     start_at: UtcDatetime | None = None
     """Defaults to when the workflow starts; a past time backdates and catches up at once."""
-    livemode: bool = False
-    carried: CarriedState | None = None
-    """Set only by the workflow itself when it continues as new."""
+    livemode: bool | None = None
+    """Optional: the mode is the worker's (its namespace and database). When given, it must
+    match, or the subscription fails with a clear error instead of landing in the other mode."""
 
     @model_validator(mode="after")
     def _one_of_each(self) -> SubscriptionInput:
@@ -141,14 +139,17 @@ class RejectedEvent(Payload):
 class MeterUsage(Payload):
     """Running usage of one meter in the current period, as accepted so far.
 
-    `latest_at`/`latest_event_id` serve the `latest` aggregation and `distinct` the
-    `unique_count` one; the invoice itself is always aggregated from the database."""
+    `latest_at`/`latest_event_id` serve the `latest` aggregation; the invoice itself is always
+    aggregated from the database (see `billing.running`)."""
 
     quantity: DecimalValue = Decimal(0)
     events: int = 0
     latest_at: UtcDatetime | None = None
     latest_event_id: str | None = None
     distinct: list[str] = Field(default_factory=list)
+    """No longer filled: `unique_count` keeps a bounded sketch instead."""
+    estimated: bool = False
+    """`unique_count` beyond a few hundred distinct values: `quantity` is an estimate."""
 
 
 # --- other signals -----------------------------------------------------------------------------
@@ -205,25 +206,3 @@ class SubscriptionStatusView(Payload):
     cancel_at_period_end: bool
     pending_plan_change: str | None
     waiting_for: str
-
-
-class CarriedState(Payload):
-    """What one run hands to the next through continue-as-new: small, whatever the usage volume."""
-
-    plan: SubscriptionPlan
-    status: SubscriptionStatus
-    period: Period
-    usage: dict[str, MeterUsage]
-    late_events: int = 0
-    thresholds_notified: dict[str, list[int]] = Field(default_factory=dict)
-    rejected: list[RejectedEvent] = Field(default_factory=list)
-    open_invoices: list[str] = Field(default_factory=list)
-    overdue_invoices: dict[str, Literal["overdue", "suspend"]] = Field(default_factory=dict)
-    drafts_awaiting_approval: list[str] = Field(default_factory=list)
-    cancel: CancelRequest | None = None
-    plan_change: PlanChange | None = None
-    unpersisted_events: list[UsageEvent] = Field(default_factory=list)
-    run: int = 1
-
-
-SubscriptionInput.model_rebuild()

@@ -89,10 +89,17 @@ async def test_a_test_mode_command_cannot_read_or_change_a_live_invoice(
 
     live_engine = make_engine(f"sqlite:///{tmp_path / 'billing.db'}")
     test_engine = make_engine(f"sqlite:///{tmp_path / 'billing-test.db'}")
+    # Each worker serves its mode's namespace and database, and says so.
     workers = [
-        create_worker(client, task_queue=task_queue, engine=engine, smtp=smtp_server.settings)
-        for client, engine in ((dev_env.client, live_engine), (test_client, test_engine))
-    ]
+        create_worker(
+            dev_env.client, task_queue=task_queue, engine=live_engine,
+            smtp=smtp_server.settings, mode="live",
+        ),
+        create_worker(
+            test_client, task_queue=task_queue, engine=test_engine,
+            smtp=smtp_server.settings, mode="test",
+        ),
+    ]  # fmt: skip
     try:
         async with workers[0], workers[1]:
             started = await cli.json_async(

@@ -5,8 +5,10 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from billing.contracts.activities import SEND_EMAIL
     from billing.contracts.notifications import NotificationOutcome, NotificationRequest
-    from workflows.activity_options import NOTIFICATION
+    from workflows.calls import SEND_EMAIL as EMAIL
+    from workflows.calls import SEND_WEBHOOKS as WEBHOOKS
 
 
 @workflow.defn
@@ -15,7 +17,5 @@ class NotifyOnceWorkflow:
     async def run(
         self, activity_name: str, request: NotificationRequest
     ) -> list[NotificationOutcome]:
-        outcomes: list[NotificationOutcome] = await workflow.execute_activity(
-            activity_name, request, result_type=list[NotificationOutcome], **NOTIFICATION
-        )
-        return outcomes
+        activity = EMAIL if activity_name == SEND_EMAIL else WEBHOOKS
+        return await activity(request, summary=f"{activity_name}: {request.event}")

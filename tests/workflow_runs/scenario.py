@@ -29,6 +29,13 @@ def hybrid_subscription(*, start_at: datetime | None = None, **overrides: Any) -
     return SubscriptionInput.model_validate(data)
 
 
+def on_its_own_account(subscription: SubscriptionInput) -> SubscriptionInput:
+    """The subscription on an account of its own. Invoice numbers take their prefix from the
+    account, so its invoices' workflow ids (`invoice-<number>`) cannot collide with another
+    test's on the shared dev server; and a new account takes the worker's mode."""
+    return subscription.model_copy(update={"account_id": f"acct_{subscription.subscription_id}"})
+
+
 def usage(*events: tuple[str, float | int | str]) -> dict[str, Any]:
     """A `record_usage` signal body: (event_id, gigabytes) pairs on the bandwidth meter."""
     return {

@@ -17,6 +17,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from billing.contracts.subscription import (
+    ApproveInvoice,
     CancelRequest,
     PlanChange,
     SubscriptionInput,
@@ -26,12 +27,12 @@ from billing_db.records import InvoiceRecord
 from billing_db.repo_invoices import list_invoices
 from billing_db.tables import usage_events
 from billing_service.client import (
-    approve_invoice,
     batch_of,
     cancel_subscription,
     change_plan,
     send_usage,
     start_subscription,
+    subscription_handle,
 )
 
 from notifications.servers import SmtpFixture
@@ -89,7 +90,10 @@ async def test_a_draft_invoice_waits_for_approval_before_it_is_sent(
         assert draft.due_at is None
         assert not [m for m in smtp_server.handler.messages if draft.number in m["Subject"]]
 
-        await approve_invoice(env.client, sub_id, draft.number)
+        # The time-skipping server has no updates: the signal of the same name.
+        await subscription_handle(env.client, sub_id).signal(
+            "approve_invoice", ApproveInvoice(invoice_number=draft.number)
+        )
         status = await status_when(env.client, sub_id, lambda s: bool(s.open_invoices))
 
     [issued] = _invoices(engine, sub_id)

@@ -1,0 +1,133 @@
+"""Every activity a workflow calls, in one place: its name, payload and result types, timeouts
+and retry policy. Workflows call `PREPARE_SUBSCRIPTION(arg, summary=...)` instead of passing a
+string name, a result type and an options dict at each call site.
+
+Database activities are short and idempotent: they retry quickly and without limit until they
+succeed, because a transient failure (a locked SQLite file, a PostgreSQL failover) must never lose
+accepted input; invalid input raises a non-retryable ApplicationError instead.
+
+Notifications are at-least-once: a worker that dies after the SMTP server's `250` (or the
+webhook's 2xx) but before the delivery record is written sends again, with the same Message-ID /
+webhook-id, so receivers can drop the repeat. The start-to-close timeout is sized to the SMTP and
+HTTP client timeouts (the activity gives up first), so a lost attempt is retried within seconds,
+not after a minute; retries back off for a day, then the workflow logs the failure and moves on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Generic, TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel
+
+    from billing.contracts import activities as names
+    from billing.contracts import invoice as names_invoice
+    from billing.contracts.activities import (
+        ApproveInvoiceInput,
+        ChangeInvoiceStatusInput,
+        IssueInvoiceInput,
+        PeriodUsageInput,
+        PeriodUsageResult,
+        RecordPaymentInput,
+        RecordUsageInput,
+        RecordUsageResult,
+        RegisteredPricing,
+        RegisterPricingInput,
+        SetSubscriptionStatusInput,
+    )
+    from billing.contracts.invoice import (
+        InvoiceSummary,
+        PaymentResult,
+        RecordDunningStepInput,
+    )
+    from billing.contracts.notifications import NotificationOutcome, NotificationRequest
+    from billing.contracts.subscription import SubscriptionInput, SubscriptionPlan
+
+#: Longest the SMTP or webhook client waits (settings `smtp_timeout_seconds`,
+#: `webhook_timeout_seconds`, both 10 s by default), plus room to render and record.
+NOTIFICATION_TIMEOUT = timedelta(seconds=20)
+
+In = TypeVar("In", bound=BaseModel)
+Out = TypeVar("Out")
+
+
+@dataclass(frozen=True)
+class Options:
+    start_to_close: timedelta
+    retry: RetryPolicy
+    schedule_to_close: timedelta | None = None
+
+
+DATABASE = Options(
+    start_to_close=timedelta(seconds=60),
+    retry=RetryPolicy(
+        initial_interval=timedelta(milliseconds=200),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=30),
+    ),
+)
+NOTIFICATION = Options(
+    start_to_close=NOTIFICATION_TIMEOUT,
+    schedule_to_close=timedelta(days=1),
+    retry=RetryPolicy(
+        initial_interval=timedelta(seconds=2),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(minutes=10),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Activity(Generic[In, Out]):
+    """One activity as workflows see it; calling it runs the activity and returns its result."""
+
+    name: str
+    input: type[In]
+    result: type[Out]
+    options: Options = DATABASE
+
+    def named(self, name: str) -> Activity[In, Out]:
+        """The same activity under an older name, for runs started before a rename."""
+        return dataclasses.replace(self, name=name)
+
+    async def __call__(self, arg: In, *, summary: str) -> Out:
+        result: Out = await workflow.execute_activity(
+            self.name,
+            arg,
+            result_type=self.result,
+            summary=summary,
+            start_to_close_timeout=self.options.start_to_close,
+            schedule_to_close_timeout=self.options.schedule_to_close,
+            retry_policy=self.options.retry,
+        )
+        return result
+
+
+PREPARE_SUBSCRIPTION = Activity(names.PREPARE_SUBSCRIPTION, SubscriptionInput, SubscriptionPlan)
+REGISTER_PRICING = Activity(names.REGISTER_PRICING, RegisterPricingInput, RegisteredPricing)
+SET_SUBSCRIPTION_STATUS = Activity(
+    names.SET_SUBSCRIPTION_STATUS, SetSubscriptionStatusInput, type(None)
+)
+STORE_USAGE = Activity(names.STORE_USAGE, RecordUsageInput, RecordUsageResult)
+AGGREGATE_PERIOD_USAGE = Activity(names.AGGREGATE_PERIOD_USAGE, PeriodUsageInput, PeriodUsageResult)
+ISSUE_INVOICE = Activity(names.ISSUE_INVOICE, IssueInvoiceInput, InvoiceSummary)
+ISSUE_DRAFT = Activity(names.ISSUE_DRAFT, ApproveInvoiceInput, InvoiceSummary)
+STORE_PAYMENT = Activity(names.STORE_PAYMENT, RecordPaymentInput, PaymentResult)
+CHANGE_INVOICE_STATUS = Activity(
+    names.CHANGE_INVOICE_STATUS, ChangeInvoiceStatusInput, InvoiceSummary
+)
+RECORD_DUNNING_STEP = Activity(
+    names_invoice.RECORD_DUNNING_STEP, RecordDunningStepInput, InvoiceSummary
+)
+SEND_EMAIL = Activity(
+    names.SEND_EMAIL, NotificationRequest, list[NotificationOutcome], NOTIFICATION
+)
+SEND_WEBHOOKS = Activity(
+    names.SEND_WEBHOOKS, NotificationRequest, list[NotificationOutcome], NOTIFICATION
+)
