@@ -174,8 +174,8 @@ class UsageIn(Request):
 class UsageOut(BaseModel):
     subscription_id: str
     livemode: bool
-    new: int
-    duplicates: int
+    events: int
+    """How many events were forwarded to the subscription's workflow."""
 
 
 class InvoiceLineOut(BaseModel):

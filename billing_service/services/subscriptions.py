@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from billing.contracts.subscription import PlanChange, SubscriptionInput
 from billing.errors import InvalidConfigurationError
@@ -94,6 +95,40 @@ def owned_subscription(
     if record.account_id != account_id:
         raise UnknownSubscriptionError(f"subscription_id: no subscription {subscription_id!r}")
     return record
+
+
+async def started_input(client: Client, subscription_id: str) -> SubscriptionInput | None:
+    """The input the subscription's current run started with, or None when there is none."""
+    handle = billing.subscription_handle(client, subscription_id)
+    try:
+        async for event in handle.fetch_history_events():
+            attributes = event.workflow_execution_started_event_attributes
+            payloads = list(attributes.input.payloads)
+            if not payloads:
+                return None
+            decoded = await client.data_converter.decode(payloads, [SubscriptionInput])
+            found = decoded[0]
+            return found if isinstance(found, SubscriptionInput) else None
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    return None
+
+
+async def owned_subscription_id(
+    client: Client, engine: Engine, *, account_id: str, subscription_id: str
+) -> str:
+    """`subscription_id` when `account_id` owns it: stored, or started and not yet stored (its
+    workflow's input names the account). Another account's is "not found"."""
+    try:
+        owned_subscription(engine, account_id=account_id, subscription_id=subscription_id)
+        return subscription_id
+    except UnknownSubscriptionError:
+        started = await started_input(client, subscription_id)
+        if started is None or started.account_id != account_id:
+            raise
+        return subscription_id
 
 
 def check_plan_change(engine: Engine, change: PlanChange, *, account_id: str) -> None:

@@ -40,9 +40,10 @@ from billing_service.services import subscriptions as services
 router = APIRouter(prefix="/v1/billing", responses=RESPONSES)
 
 
-async def _owned(caller: Caller, subscription_id: str) -> SubscriptionRecord:
-    return await blocking(
-        services.owned_subscription,
+async def _owned(caller: Caller, subscription_id: str) -> str:
+    """The id when the caller's account owns the subscription (stored or just started)."""
+    return await services.owned_subscription_id(
+        await caller.client(),
         caller.engine,
         account_id=caller.account_id,
         subscription_id=subscription_id,
@@ -148,17 +149,17 @@ async def change_plan(caller: CallerDep, subscription_id: str, request: PlanChan
     return Accepted(id=subscription_id, livemode=caller.livemode, requested="change_plan")
 
 
-@router.post("/usage/events", tags=["usage"])
+@router.post("/usage/events", status_code=202, tags=["usage"])
 async def record_usage(caller: CallerDep, request: UsageIn) -> UsageOut:
-    """Up to 1,000 events, validated and acknowledged by the workflow's `submit_usage` update
-    (a bad batch is refused whole); `event_id` makes a repeat count once."""
+    """Up to 1,000 events for one subscription, forwarded to its workflow's `record_usage`
+    signal (accepted even before the workflow has run; `event_id` makes a repeat count once;
+    an event the workflow cannot count is listed in the subscription's `rejected_events`)."""
     await _owned(caller, request.subscription_id)
-    result = await billing.submit_usage(
+    await billing.send_usage(
         await caller.client(), request.subscription_id, UsageBatch(events=request.events)
     )
     return UsageOut(
         subscription_id=request.subscription_id,
         livemode=caller.livemode,
-        new=result.new,
-        duplicates=result.duplicates,
+        events=len(request.events),
     )
