@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
 from billing_service.api import problems
 from billing_service.api.context import ApiState
@@ -25,11 +26,19 @@ Amounts and quantities are decimal strings (numbers are accepted on input). Erro
 """
 
 
+def operation_id(route: APIRoute) -> str:
+    """Operation ids are the route functions' names (`create_meter`), stable for clients."""
+    return route.name
+
+
 def create_app(settings: Settings | None = None, *, state: ApiState | None = None) -> FastAPI:
-    """The app for `settings` (default: the environment's); `state` replaces its resources."""
+    """The app for `settings` (default: the environment's, read when it starts serving);
+    `state` gives it ready resources instead."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if getattr(app.state, "api", None) is None:
+            app.state.api = ApiState.from_settings(settings or Settings())
         yield
         app.state.api.dispose()
 
@@ -38,8 +47,9 @@ def create_app(settings: Settings | None = None, *, state: ApiState | None = Non
         version=VERSION,
         description=DESCRIPTION,
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
     )
-    app.state.api = state or ApiState.from_settings(settings or Settings())
+    app.state.api = state
     for module in (catalog, subscriptions, invoices):
         app.include_router(module.router)
     problems.install(app)

@@ -45,7 +45,11 @@ class Problem(BaseModel):
 
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "content": {MEDIA_TYPE: {}}, "description": title}
+    status: {
+        "model": Problem,
+        "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        "description": title,
+    }
     for status, title in (
         (401, "No valid API key"),
         (404, "Not found (also another account's or mode's object)"),

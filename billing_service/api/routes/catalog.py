@@ -49,6 +49,12 @@ from billing_service.services.subscriptions import owned_pricing_version
 router = APIRouter(prefix="/v1/billing", responses=RESPONSES)
 
 
+def _link(operation: str, parameter: str) -> dict[int | str, dict[str, Any]]:
+    """An OpenAPI link from a 201 to the operation that takes the new object's `id`."""
+    target = {"operationId": operation, "parameters": {parameter: "$response.body#/id"}}
+    return {201: {"description": "Created", "links": {operation: target}}}
+
+
 def _meter(record: MeterRecord, livemode: bool) -> MeterOut:
     return MeterOut.model_validate(
         {**record.meter.model_dump(), "livemode": livemode, "created_at": record.created_at}
@@ -101,7 +107,7 @@ def _endpoint(
 # --- meters ----------------------------------------------------------------------------------
 
 
-@router.post("/meters", status_code=201, tags=["meters"])
+@router.post("/meters", status_code=201, tags=["meters"], responses=_link("get_meter", "meter_id"))
 async def create_meter(caller: CallerDep, meter: Meter) -> MeterOut:
     """`client.billing.meters.create(...)`: define a meter (immutable; the same one again is
     returned)."""
@@ -137,7 +143,9 @@ async def get_meter(caller: CallerDep, meter_id: str) -> MeterOut:
 # --- pricing ---------------------------------------------------------------------------------
 
 
-@router.post("/pricing", status_code=201, tags=["pricing"])
+@router.post(
+    "/pricing", status_code=201, tags=["pricing"], responses=_link("get_pricing", "pricing_id")
+)
 async def create_pricing(caller: CallerDep, pricing: Pricing) -> PricingOut:
     """`client.billing.pricing.create(...)`: a usage component's `meter_id` is a meter's `id`.
     The same content again returns the existing version; other content is version n+1."""
@@ -238,7 +246,12 @@ async def get_notifications(caller: CallerDep) -> NotificationsOut:
 # --- webhook endpoints -----------------------------------------------------------------------
 
 
-@router.post("/webhook_endpoints", status_code=201, tags=["notifications"])
+@router.post(
+    "/webhook_endpoints",
+    status_code=201,
+    tags=["notifications"],
+    responses=_link("delete_webhook_endpoint", "endpoint_id"),
+)
 async def create_webhook_endpoint(
     caller: CallerDep, endpoint: WebhookEndpointIn
 ) -> WebhookEndpointOut:
@@ -284,7 +297,12 @@ async def delete_webhook_endpoint(caller: CallerDep, endpoint_id: str) -> Respon
 # --- customers -------------------------------------------------------------------------------
 
 
-@router.post("/customers", status_code=201, tags=["customers"])
+@router.post(
+    "/customers",
+    status_code=201,
+    tags=["customers"],
+    responses=_link("get_customer", "customer_id"),
+)
 async def create_customer(caller: CallerDep, customer: CustomerIn) -> CustomerOut:
     """A customer (the same details again return it); the time zone defaults to the config's."""
     record = await blocking(
