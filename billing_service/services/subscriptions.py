@@ -7,15 +7,19 @@ starts, so a typo or another account's id is refused at the edge.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from billing.contracts.subscription import PlanChange, SubscriptionInput
+from billing.catalog import Pricing
+from billing.contracts.subscription import PlanChange, SubscriptionInput, UsageEvent
 from billing.errors import InvalidConfigurationError
+from billing.usage_intake import check_batch
 from billing.validation import parse
 from billing_db import repo_catalog as catalog
 from billing_db.errors import (
@@ -97,38 +101,64 @@ def owned_subscription(
     return record
 
 
-async def started_input(client: Client, subscription_id: str) -> SubscriptionInput | None:
-    """The input the subscription's current run started with, or None when there is none."""
+@dataclass(frozen=True)
+class Owned:
+    """A subscription an account owns: what its usage is checked against."""
+
+    subscription_id: str
+    pricing: Pricing
+    started_at: datetime
+
+
+async def _started(client: Client, subscription_id: str) -> tuple[SubscriptionInput, datetime]:
+    """The input the subscription's current run started with, and when it started."""
     handle = billing.subscription_handle(client, subscription_id)
+    missing = UnknownSubscriptionError(f"subscription_id: no subscription {subscription_id!r}")
     try:
         async for event in handle.fetch_history_events():
-            attributes = event.workflow_execution_started_event_attributes
-            payloads = list(attributes.input.payloads)
-            if not payloads:
-                return None
+            payloads = list(event.workflow_execution_started_event_attributes.input.payloads)
             decoded = await client.data_converter.decode(payloads, [SubscriptionInput])
-            found = decoded[0]
-            return found if isinstance(found, SubscriptionInput) else None
+            if not decoded or not isinstance(decoded[0], SubscriptionInput):
+                raise missing
+            return decoded[0], event.event_time.ToDatetime(tzinfo=UTC)
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
-            return None
+            raise missing from None
         raise
-    return None
+    raise missing
 
 
-async def owned_subscription_id(
-    client: Client, engine: Engine, *, account_id: str, subscription_id: str
-) -> str:
-    """`subscription_id` when `account_id` owns it: stored, or started and not yet stored (its
-    workflow's input names the account). Another account's is "not found"."""
+async def owned(client: Client, engine: Engine, *, account_id: str, subscription_id: str) -> Owned:
+    """The subscription when `account_id` owns it: stored, or started and not yet stored (its
+    workflow's input names the account). Another account's is "not found", like a missing one."""
     try:
-        owned_subscription(engine, account_id=account_id, subscription_id=subscription_id)
-        return subscription_id
+        record = owned_subscription(engine, account_id=account_id, subscription_id=subscription_id)
+        version = catalog.get_pricing_version(engine, pricing_version_id=record.pricing_version_id)
+        return Owned(subscription_id, version.pricing, record.started_at)
     except UnknownSubscriptionError:
-        started = await started_input(client, subscription_id)
-        if started is None or started.account_id != account_id:
+        started, at = await _started(client, subscription_id)
+        if started.account_id != account_id:
             raise
-        return subscription_id
+    if started.pricing is not None:
+        pricing = started.pricing
+    else:
+        version_id = started.pricing_version_id or 0
+        pricing = catalog.get_pricing_version(engine, pricing_version_id=version_id).pricing
+    return Owned(subscription_id, pricing, started.start_at or at)
+
+
+def check_usage(
+    engine: Engine, subscription: Owned, *, account_id: str, events: Sequence[UsageEvent]
+) -> list[UsageEvent]:
+    """The events, refused whole at the edge by the rules the workflow's `submit_usage` applies
+    (unknown meter, negative quantity, timestamp in the future or out of the window, repeats)."""
+    meters = catalog.list_meters(engine, account_id=account_id)
+    priced = {
+        key: meter for key, meter in meters.items() if key in subscription.pricing.meter_ids()
+    }
+    return check_batch(
+        events, meters=priced, started_at=subscription.started_at, now=datetime.now(UTC)
+    )
 
 
 def check_plan_change(engine: Engine, change: PlanChange, *, account_id: str) -> None:

@@ -40,9 +40,9 @@ from billing_service.services import subscriptions as services
 router = APIRouter(prefix="/v1/billing", responses=RESPONSES)
 
 
-async def _owned(caller: Caller, subscription_id: str) -> str:
-    """The id when the caller's account owns the subscription (stored or just started)."""
-    return await services.owned_subscription_id(
+async def _owned(caller: Caller, subscription_id: str) -> services.Owned:
+    """The subscription when the caller's account owns it (stored or just started)."""
+    return await services.owned(
         await caller.client(),
         caller.engine,
         account_id=caller.account_id,
@@ -151,12 +151,20 @@ async def change_plan(caller: CallerDep, subscription_id: str, request: PlanChan
 
 @router.post("/usage/events", status_code=202, tags=["usage"])
 async def record_usage(caller: CallerDep, request: UsageIn) -> UsageOut:
-    """Up to 1,000 events for one subscription, forwarded to its workflow's `record_usage`
-    signal (accepted even before the workflow has run; `event_id` makes a repeat count once;
-    an event the workflow cannot count is listed in the subscription's `rejected_events`)."""
-    await _owned(caller, request.subscription_id)
+    """Up to 1,000 events for one subscription, checked here by the rules of the workflow's
+    `submit_usage` (a bad batch is refused whole, nothing is sent), then forwarded to its
+    `record_usage` signal: accepted even before the workflow has run; `event_id` makes a repeat
+    count once."""
+    subscription = await _owned(caller, request.subscription_id)
+    events = await blocking(
+        services.check_usage,
+        caller.engine,
+        subscription,
+        account_id=caller.account_id,
+        events=request.events,
+    )
     await billing.send_usage(
-        await caller.client(), request.subscription_id, UsageBatch(events=request.events)
+        await caller.client(), request.subscription_id, UsageBatch(events=events)
     )
     return UsageOut(
         subscription_id=request.subscription_id,
