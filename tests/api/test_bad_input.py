@@ -240,10 +240,12 @@ class World:
     ids: dict[str, Any]
 
 
-@pytest.fixture(scope="module")
-def world(api_on_temporal: Api) -> World:
-    """Account A with the guide's meter and pricing, a customer and a started subscription."""
-    api = api_on_temporal
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def world(request: pytest.FixtureRequest) -> World:
+    """Account A with the guide's meter and pricing, a customer and a started subscription, on
+    SQLite and on PostgreSQL (which, unlike SQLite, cannot store a NUL character)."""
+    fixture = "api_on_temporal" if request.param == "sqlite" else "api_on_postgresql"
+    api: Api = request.getfixturevalue(fixture)
     run = uuid.uuid4().hex[:8]
     owner = new_key(api.test_database_url, account_id=f"acct_bad{run}", mode="test")
     revoked = new_key(api.test_database_url, account_id=f"acct_bad{run}", mode="test")
