@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -119,21 +118,10 @@ class Guard:
     async def _idempotent(
         self, scope: Scope, receive: Receive, send: Send, caller: Caller, key: str, digest: str
     ) -> None:
-        stored = repo_idempotency.find_response(
-            caller.engine, account_id=caller.account_id, key=key
-        )
+        owner = {"account_id": caller.account_id, "key": key}
+        stored = repo_idempotency.claim(caller.engine, request_hash=digest, **owner)
         if stored is not None:
-            if stored.request_hash != digest:
-                await problem(
-                    422,
-                    "idempotency_key_reused",
-                    f"Idempotency-Key {key!r} was used with another request; "
-                    "use a new key for a new request",
-                    field="Idempotency-Key",
-                )(scope, receive, send)
-                return
-            response = _stored(stored.status_code, stored.response_body)
-            await response(send)
+            await _answer_stored(stored, key, digest)(scope, receive, send)
             return
         captured: dict[str, Any] = {"status": 500, "headers": [], "body": b""}
 
@@ -145,20 +133,41 @@ class Guard:
                 captured["body"] += message.get("body", b"")
             await send(message)
 
-        await self.app(scope, receive, capture)
-        if captured["status"] < 500 and captured["status"] not in (401, 429):
-            media = next(
-                (v.decode() for k, v in captured["headers"] if k.lower() == b"content-type"),
-                "application/json",
-            )
-            repo_idempotency.save_response(
-                caller.engine,
-                account_id=caller.account_id,
-                key=key,
-                request_hash=digest,
-                status_code=captured["status"],
-                response_body=json.dumps({"media_type": media, "body": captured["body"].decode()}),
-            )
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            if captured["status"] < 500 and captured["status"] not in (401, 429):
+                media = next(
+                    (v.decode() for k, v in captured["headers"] if k.lower() == b"content-type"),
+                    "application/json",
+                )
+                body = json.dumps({"media_type": media, "body": captured["body"].decode()})
+                repo_idempotency.save_response(
+                    caller.engine, status_code=captured["status"], response_body=body, **owner
+                )
+            else:
+                repo_idempotency.release(caller.engine, **owner)
+
+
+def _answer_stored(stored: repo_idempotency.StoredResponse, key: str, digest: str) -> ASGIApp:
+    """What a key already holds: in progress (409), another request (422), or the replay."""
+    if stored.request_hash != digest:
+        return problem(
+            422,
+            "idempotency_key_reused",
+            f"Idempotency-Key {key!r} was used with another request; "
+            "use a new key for a new request",
+            field="Idempotency-Key",
+        )
+    if stored.in_progress:
+        return problem(
+            409,
+            "idempotency_key_in_progress",
+            f"a request with Idempotency-Key {key!r} is still running; retry shortly",
+            field="Idempotency-Key",
+        )
+    data = json.loads(stored.response_body)
+    return _Stored(stored.status_code, str(data["media_type"]), str(data["body"]).encode())
 
 
 def _replayer(body: bytes) -> Receive:
@@ -175,10 +184,12 @@ def _replayer(body: bytes) -> Receive:
 
 
 class _Stored:
+    """The stored answer, replayed with `Idempotent-Replayed: true`."""
+
     def __init__(self, status: int, media_type: str, body: bytes) -> None:
         self.status, self.media_type, self.body = status, media_type, body
 
-    async def __call__(self, send: Callable[[MutableMapping[str, Any]], Awaitable[None]]) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send(
             {
                 "type": "http.response.start",
@@ -191,8 +202,3 @@ class _Stored:
             }
         )
         await send({"type": "http.response.body", "body": self.body})
-
-
-def _stored(status: int, text: str) -> _Stored:
-    data = json.loads(text)
-    return _Stored(status, str(data["media_type"]), str(data["body"]).encode())

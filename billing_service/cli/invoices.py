@@ -18,7 +18,6 @@ from billing.contracts.invoice import VoidRequest
 from billing.money import format_decimal, round_money, to_decimal
 from billing_db import repo_invoices
 from billing_db.records import InvoiceRecord
-from billing_service import client as billing
 from billing_service.cli.common import (
     CommandEnv,
     Group,
@@ -204,7 +203,7 @@ def pay(
     )
 
     async def go() -> Any:
-        return await billing.pay_invoice(await env.client(), number, payment)
+        return await services.pay(await env.client(), number, payment)
 
     result = run_async(go())
     env.emit(
@@ -233,7 +232,7 @@ def void(env: CommandEnv, number: str, reason: str) -> None:
     services.check_voidable(record)
 
     async def go() -> None:
-        await billing.void_invoice(await env.client(), number, VoidRequest(reason=reason))
+        await services.void(await env.client(), number, VoidRequest(reason=reason))
 
     run_async(go())
     data = {"invoice_number": number, "void_requested": True, "livemode": env.livemode}

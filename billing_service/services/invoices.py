@@ -3,12 +3,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
+from typing import TypeVar
 
 from sqlalchemy import Engine
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
-from billing.contracts.invoice import PaymentSubmission
+from billing.contracts.invoice import PaymentResult, PaymentSubmission, VoidRequest
 from billing_db import repo_invoices
 from billing_db.errors import (
     IllegalStatusTransitionError,
@@ -16,6 +22,9 @@ from billing_db.errors import (
     UnknownInvoiceError,
 )
 from billing_db.records import InvoiceRecord, Mode
+from billing_service import client as billing
+
+T = TypeVar("T")
 
 
 def find_invoice(
@@ -46,6 +55,32 @@ def payment_for(
         amount=value,
         currency=currency,
     )
+
+
+#: An invoice stored a moment ago may not have its workflow yet (the subscription starts it
+#: right after): a call to it that finds no workflow is retried this long before it is reported.
+WORKFLOW_START_GRACE_SECONDS = 15.0
+
+
+async def _once_started(call: Callable[[], Awaitable[T]]) -> T:
+    deadline = time.monotonic() + WORKFLOW_START_GRACE_SECONDS
+    while True:
+        try:
+            return await call()
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND or time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(0.25)
+
+
+async def pay(client: Client, number: str, payment: PaymentSubmission) -> PaymentResult:
+    """The invoice workflow's `submit_payment` update (refused with the reason if it cannot)."""
+    return await _once_started(lambda: billing.pay_invoice(client, number, payment))
+
+
+async def void(client: Client, number: str, request: VoidRequest) -> None:
+    """The invoice workflow's `void_invoice` signal."""
+    await _once_started(lambda: billing.void_invoice(client, number, request))
 
 
 def check_voidable(record: InvoiceRecord) -> None:

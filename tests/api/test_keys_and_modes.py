@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from billing import seed
+from billing_db import repo_api_keys, repo_idempotency
 from billing_db.engine import make_engine
 from billing_db.migrate import upgrade
 from billing_db.tables import api_keys
@@ -101,3 +102,29 @@ def test_an_idempotency_key_replays_the_first_answer_and_refuses_another_body(ap
         )
         assert mine.status_code == 201
         assert "Idempotent-Replayed" not in mine.headers
+
+
+def test_a_key_claimed_by_a_running_request_is_in_progress_for_a_second_one(api: Api) -> None:
+    engine = make_engine(api.test_database_url)
+    owner = {"account_id": _account(api), "key": f"k-{uuid.uuid4().hex}"}
+    assert repo_idempotency.claim(engine, request_hash="h1", **owner) is None
+    second = repo_idempotency.claim(engine, request_hash="h1", **owner)
+    assert second is not None
+    assert second.in_progress
+    repo_idempotency.save_response(engine, status_code=201, response_body="{}", **owner)
+    third = repo_idempotency.claim(engine, request_hash="h1", **owner)
+    assert third is not None
+    assert (third.in_progress, third.status_code) == (False, 201)
+    repo_idempotency.release(engine, **owner)
+    assert repo_idempotency.claim(engine, request_hash="h2", **owner) is None
+    engine.dispose()
+
+
+def _account(api: Api) -> str:
+    engine = make_engine(api.test_database_url)
+    try:
+        record = repo_api_keys.authenticate(engine, api.key)
+        assert record is not None
+        return record.account_id
+    finally:
+        engine.dispose()

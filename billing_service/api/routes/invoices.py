@@ -96,7 +96,7 @@ async def pay_invoice(caller: CallerDep, number: str, request: PaymentIn) -> Pay
     payment = services.payment_for(
         record, amount=request.amount, payment_id=request.payment_id, currency=request.currency
     )
-    result = await billing.pay_invoice(await caller.client(), number, payment)
+    result = await services.pay(await caller.client(), number, payment)
     return PaymentResultOut.model_validate(
         {"invoice_number": number, "livemode": caller.livemode, **result.model_dump()}
     )
@@ -107,7 +107,7 @@ async def void_invoice(caller: CallerDep, number: str, request: VoidIn) -> Accep
     """Void an unpaid invoice: its workflow records it and stops escalating."""
     record = await _find(caller, number)
     services.check_voidable(record)
-    await billing.void_invoice(await caller.client(), number, VoidRequest(reason=request.reason))
+    await services.void(await caller.client(), number, VoidRequest(reason=request.reason))
     return Accepted(id=number, livemode=caller.livemode, requested="void")
 
 
