@@ -33,6 +33,10 @@ _FIELD = re.compile(r"^([A-Za-z_][\w.\[\]]*): ")
 _log = logging.getLogger(__name__)
 
 
+class QueryTimeoutError(Exception):
+    """No worker answered a workflow query in time."""
+
+
 class Problem(BaseModel):
     """An RFC 9457 problem: `code` is stable, `detail` says what to change."""
 
@@ -159,6 +163,8 @@ def to_problem(exc: BaseException) -> JSONResponse:
         if exc.status == RPCStatusCode.NOT_FOUND:
             return problem(404, "workflow_not_found", f"not found: {exc.message}")
         return problem(503, "temporal_unavailable", f"Temporal refused the call: {exc.message}")
+    if isinstance(exc, QueryTimeoutError):
+        return problem(503, "no_worker", str(exc))
     if isinstance(exc, HTTPException):
         if exc.status_code == 400:
             return problem(422, "invalid_json", f"the body is not valid JSON: {exc.detail}")
@@ -193,5 +199,6 @@ def install(app: FastAPI) -> None:
         WorkflowQueryFailedError,
         RPCError,
         SQLAlchemyError,
+        QueryTimeoutError,
     ):
         app.add_exception_handler(kind, handle)

@@ -4,7 +4,10 @@ account owns what is named."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Awaitable
+from typing import TypeVar
 
 from fastapi import APIRouter
 
@@ -27,6 +30,7 @@ from billing_service.api.models import (
     UsageIn,
     UsageOut,
 )
+from billing_service.api.problems import QueryTimeoutError
 from billing_service.api.routes.common import (
     RESPONSES,
     CallerDep,
@@ -38,6 +42,9 @@ from billing_service.api.routes.common import (
 from billing_service.services import subscriptions as services
 
 router = APIRouter(prefix="/v1/billing", responses=RESPONSES)
+T = TypeVar("T")
+#: How long a query waits for a worker before the API says none answered (503).
+QUERY_SECONDS = 10.0
 
 
 async def _owned(caller: Caller, subscription_id: str) -> services.Owned:
@@ -48,6 +55,17 @@ async def _owned(caller: Caller, subscription_id: str) -> services.Owned:
         account_id=caller.account_id,
         subscription_id=subscription_id,
     )
+
+
+async def _answered(query: Awaitable[T]) -> T:
+    """A query's answer, or `QueryTimeoutError` when no worker answers in time."""
+    try:
+        return await asyncio.wait_for(query, QUERY_SECONDS)
+    except TimeoutError:
+        raise QueryTimeoutError(
+            f"no worker answered within {QUERY_SECONDS:.0f} s: is a worker running for this "
+            "mode's namespace and task queue?"
+        ) from None
 
 
 def _summary(record: SubscriptionRecord, livemode: bool) -> SubscriptionSummary:
@@ -109,7 +127,7 @@ async def list_subscriptions(
 async def get_subscription(caller: CallerDep, subscription_id: str) -> SubscriptionOut:
     """The workflow's `status` query: period, usage so far, open invoices, what it waits for."""
     await _owned(caller, subscription_id)
-    view = await billing.subscription_status(await caller.client(), subscription_id)
+    view = await _answered(billing.subscription_status(await caller.client(), subscription_id))
     return SubscriptionOut.model_validate(
         {**view.model_dump(), "id": subscription_id, "livemode": caller.livemode}
     )
@@ -119,7 +137,7 @@ async def get_subscription(caller: CallerDep, subscription_id: str) -> Subscript
 async def get_upcoming_invoice(caller: CallerDep, subscription_id: str) -> RatedInvoice:
     """The invoice if the period closed now: lines with tier breakdown, subtotal, tax, total."""
     await _owned(caller, subscription_id)
-    return await billing.upcoming_invoice(await caller.client(), subscription_id)
+    return await _answered(billing.upcoming_invoice(await caller.client(), subscription_id))
 
 
 @router.post("/subscriptions/{subscription_id}/cancel", status_code=202, tags=["subscriptions"])
