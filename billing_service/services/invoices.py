@@ -33,7 +33,7 @@ def find_invoice(
     """The invoice in `mode` (and `account_id` when given); any other is "not found"."""
     record = repo_invoices.get_invoice(engine, invoice_number=number)
     if record.mode != mode or (account_id is not None and record.account_id != account_id):
-        raise UnknownInvoiceError(f"invoice_number: no invoice {number!r} in {mode} mode")
+        raise UnknownInvoiceError(f"invoice_number: no invoice {number!r}")  # as if missing
     return record
 
 

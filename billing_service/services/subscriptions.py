@@ -52,8 +52,8 @@ def owned_pricing_version(
     """The pricing version when `account_id` owns it; another account's is "not found"."""
     version = catalog.get_pricing_version(engine, pricing_version_id=pricing_version_id)
     if version.account_id != account_id:
-        raise UnknownPricingVersionError(
-            f"pricing_version_id: no pricing version {pricing_version_id} in {account_id!r}"
+        raise UnknownPricingVersionError(  # the words of a missing one
+            f"pricing_version_id: no pricing version {pricing_version_id!r}"
         )
     return version
 
@@ -73,9 +73,7 @@ def check_stored_ids(engine: Engine, subscription: SubscriptionInput, *, mode: M
     if subscription.customer_id is not None:
         customer = catalog.get_customer(engine, customer_id=subscription.customer_id)
         if customer.account_id != account.id:
-            raise UnknownCustomerError(
-                f"customer_id: no customer {customer.id!r} in {account.id!r}"
-            )
+            raise UnknownCustomerError(f"customer_id: no customer {customer.id!r}")
     if subscription.pricing_version_id is not None:
         owned_pricing_version(
             engine, account_id=account.id, pricing_version_id=subscription.pricing_version_id

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -262,6 +263,24 @@ TENANT_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
 ]
 
 
+MISSING: dict[str, Any] = {
+    "meter": "mtr_missing",
+    "pricing": 987654,
+    "customer": "cus_missing",
+    "subscription": "sub_missing",
+    "invoice": "MISSING-TEST-000001",
+    "endpoint": "we_missing",
+}
+
+
+def _anonymous(problem: dict[str, Any], ids: dict[str, Any]) -> dict[str, Any]:
+    detail = str(problem["detail"])
+    for name, value in ids.items():
+        for text in (repr(value), str(value)):
+            detail = re.sub(rf"(?<![\w-]){re.escape(text)}(?![\w-])", f"<{name}>", detail)
+    return {**problem, "detail": detail}
+
+
 def _fill(value: Any, ids: dict[str, Any]) -> Any:
     if isinstance(value, str):
         for name, known in ids.items():
@@ -284,6 +303,10 @@ async def _walled_off(url: str, key: str, ids: dict[str, Any], engine: Engine) -
             response = await http.request(method, _fill(path, ids), json=_fill(body, ids))
             assert response.status_code == 404, (method, path, response.text)
             assert response.headers["content-type"] == "application/problem+json"
+            # Exactly like a missing one: the same code and the same words.
+            missing = await http.request(method, _fill(path, MISSING), json=_fill(body, MISSING))
+            assert missing.status_code == 404, (method, path, missing.text)
+            assert _anonymous(response.json(), ids) == _anonymous(missing.json(), MISSING)
         for path in ("/meters", "/pricing", "/customers", "/subscriptions", "/invoices"):
             assert (await http.get(path)).json()["data"] == [], path
         assert (await http.get("/webhook_endpoints")).json()["data"] == []
