@@ -5,7 +5,6 @@ A key is printed once, when created; only its SHA-256 is stored, in its mode's d
 from __future__ import annotations
 
 import click
-import uvicorn
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -29,6 +28,8 @@ class ApiSettings(BaseSettings):
 @click.option("--port", type=click.IntRange(0, 65535), help="Port (env API_PORT, default 8000).")
 def api(host: str | None, port: int | None) -> None:
     """Serve the HTTP API (both modes: the key of each request decides)."""
+    import uvicorn  # here, not at the top: every other command starts without the web stack
+
     from billing_service.api.app import create_app
 
     defaults = ApiSettings()
