@@ -59,9 +59,14 @@ def _describe(error: ErrorDetails, root: str | None) -> str:
     return f"{where}: {message}" if where else message
 
 
+def describe_errors(errors: Sequence[ErrorDetails], *, root: str | None = None) -> str:
+    """One line naming every invalid field of pydantic's error list (see below)."""
+    return "; ".join(_describe(error, root) for error in errors)
+
+
 def describe_validation_error(exc: ValidationError, *, root: str | None = None) -> str:
     """One line naming every invalid field, e.g. `pricing.currency: unknown currency 'EURO'`."""
-    return "; ".join(_describe(error, root) for error in exc.errors())
+    return describe_errors(exc.errors(), root=root)
 
 
 def parse(model: type[M], data: Any, *, what: str | None = None) -> M:

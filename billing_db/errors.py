@@ -49,6 +49,10 @@ class UnknownNotificationError(NotFoundError):
     pass
 
 
+class MeterNotFoundError(NotFoundError):
+    """A stored meter looked up by id (an unknown meter in a pricing is `UnknownMeterError`)."""
+
+
 # --- idempotency keys reused for something else ----------------------------------------------
 
 

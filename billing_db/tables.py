@@ -25,6 +25,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
     text,
 )
@@ -345,6 +346,36 @@ class Notification(SQLModel, table=True):
     message_id: str | None = Field(default=None, max_length=500)
 
 
+class ApiKey(SQLModel, table=True):
+    """An API key of the HTTP API: only its SHA-256 is kept; `prefix` names it in lists."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (_one_of("mode", MODES),)
+
+    prefix: str = Field(sa_column=Column(String(32), primary_key=True))
+    account_id: str = _fk("accounts.id")
+    mode: str = Field(max_length=8)
+    key_hash: str = Field(max_length=64)
+    created_at: datetime = _utc()
+    last_used_at: datetime | None = _utc(nullable=True)
+    revoked_at: datetime | None = _utc(nullable=True)
+
+
+class IdempotentRequest(SQLModel, table=True):
+    """The first response to a POST with an Idempotency-Key, replayed for the same key and body."""
+
+    __tablename__ = "idempotent_requests"
+    __table_args__ = (UniqueConstraint("account_id", "idempotency_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: str = _fk("accounts.id", index=False)
+    idempotency_key: str = Field(max_length=255)
+    request_hash: str = Field(max_length=64)
+    status_code: int
+    response_body: str = Field(sa_column=Column(Text(), nullable=False))
+    created_at: datetime = _utc(index=True)
+
+
 def table(model: type[SQLModel]) -> Table:
     """The Core table of a model, typed, for SQL expressions."""
     result = model.__table__  # type: ignore[attr-defined]
@@ -366,3 +397,5 @@ payments = table(Payment)
 customer_credits = table(CustomerCredit)
 invoice_status_changes = table(InvoiceStatusChange)
 notifications = table(Notification)
+api_keys = table(ApiKey)
+idempotent_requests = table(IdempotentRequest)

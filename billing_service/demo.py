@@ -22,7 +22,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -41,18 +41,23 @@ from billing.contracts.common import TASK_QUEUE, invoice_workflow_id, subscripti
 from billing.contracts.invoice import InvoiceView, PaymentResult, PaymentSubmission
 from billing.contracts.subscription import SubscriptionInput, UsageBatch
 from billing.money import round_money
+from billing_db import repo_api_keys
 from billing_db import repo_catalog as catalog
 from billing_db.engine import make_engine
 from billing_db.errors import UnknownAccountError
 from billing_db.migrate import upgrade
 from billing_service import client as billing
+from billing_service.api.app import create_app
+from billing_service.api.context import ApiState, ModeResources
+from billing_service.api.serve import serving
 from billing_service.dev_servers import (
     MailCatcher,
     TinyHttpServer,
     WebhookReceiver,
     start_mail_catcher,
 )
-from billing_service.modes import database_url_for_test_mode
+from billing_service.modes import database_url_for_test_mode, settings_for_mode
+from billing_service.settings import Settings
 from billing_service.temporal_client import register_search_attributes
 from billing_service.worker import create_worker
 from scripts.temporal_tools import ensure_all
@@ -223,6 +228,7 @@ class DemoConfig:
     ui_port: int
     smtp_port: int
     webhook_port: int
+    api_port: int = 8000
     namespace: str = "default-test"
     """Test mode's namespace (`billing_service.modes`): the demo never touches live data, and
     the `billing` CLI, test mode by default, sees what the demo did."""
@@ -411,8 +417,37 @@ async def _scenario(
             what="the payment email",
         )
         _print_links(config, subscription.subscription_id, number)
-        await stop.wait()
-        say("\nStopping: worker, dev server, mail catcher, webhook receiver...")
+        async with _api(config, engine, seeded.account_id) as (url, key):
+            say(f"\nHTTP API: {url}/docs (Swagger UI), test-mode key for {seeded.account_id}:")
+            say(f"  {key}")
+            say(f'  curl -H "Authorization: Bearer {key}" {url}/v1/billing/invoices')
+            say("\nRunning until Ctrl-C (the subscription waits for its next invoice day).")
+            await stop.wait()
+        say("\nStopping: API, worker, dev server, mail catcher, webhook receiver...")
+
+
+@contextlib.asynccontextmanager
+async def _api(
+    config: DemoConfig, engine: Engine, account_id: str
+) -> AsyncIterator[tuple[str, str]]:
+    """The HTTP API on the demo's dev server and databases, and a new pk_test_ key."""
+    settings = Settings.model_validate(
+        {
+            "TEMPORAL_ADDRESS": config.temporal_address,
+            "DATABASE_URL": f"sqlite:///{config.data_dir / 'billing.db'}",
+            "BILLING_MODE": "test",
+        }
+    )
+    test_mode = settings_for_mode(settings, "test")
+    state = ApiState(
+        modes={
+            "test": ModeResources(settings=test_mode, engine=engine),
+            "live": ModeResources(settings=settings, engine=make_engine(settings.database_url)),
+        }
+    )
+    key = repo_api_keys.create_api_key(engine, account_id=account_id, mode="test").secret
+    async with serving(create_app(state=state), host=config.host, port=config.api_port) as url:
+        yield url, key
 
 
 async def _found(condition: bool) -> bool | None:
@@ -455,7 +490,6 @@ def _print_links(config: DemoConfig, subscription_id: str, number: str) -> None:
         f"--workflow-id {subscription_workflow_id(subscription_id)} --name status"
     )
     say(f"  billing CLI            billing invoices list --account {ACCOUNT_ID}")
-    say("\nRunning until Ctrl-C (the subscription waits for its next invoice day).")
 
 
 def parse_args(argv: list[str] | None = None) -> DemoConfig:
@@ -467,6 +501,7 @@ def parse_args(argv: list[str] | None = None) -> DemoConfig:
     parser.add_argument("--ui-port", type=int, default=int(env("DEMO_UI_PORT", "8233")))
     parser.add_argument("--smtp-port", type=int, default=int(env("DEMO_SMTP_PORT", "1025")))
     parser.add_argument("--webhook-port", type=int, default=int(env("DEMO_WEBHOOK_PORT", "8787")))
+    parser.add_argument("--api-port", type=int, default=int(env("API_PORT", "8000")))
     args = parser.parse_args(argv)
     return DemoConfig(
         data_dir=args.data_dir,
@@ -475,6 +510,7 @@ def parse_args(argv: list[str] | None = None) -> DemoConfig:
         ui_port=args.ui_port,
         smtp_port=args.smtp_port,
         webhook_port=args.webhook_port,
+        api_port=args.api_port,
     )
 
 

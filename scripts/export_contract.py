@@ -1,4 +1,5 @@
-"""Write the JSON Schema of every payload that crosses the Temporal boundary to `contract/`.
+"""Write the JSON Schema of every payload that crosses the Temporal boundary to `contract/`,
+and the HTTP API's OpenAPI document to `contract/openapi.json`.
 
 The pydantic models in `billing/contracts/` are the contract; these files are generated from them
 for clients in other languages and for the README. A test fails when they are out of date:
@@ -33,8 +34,10 @@ from billing.contracts.subscription import (
     UsageBatch,
 )
 from billing.invoice import RatedInvoice
+from billing_service.api.app import create_app
 
 CONTRACT = Path(__file__).resolve().parent.parent / "contract"
+OPENAPI = CONTRACT / "openapi.json"
 
 #: file stem -> (model, what it is on the wire)
 SCHEMAS: dict[str, tuple[type[BaseModel], str]] = {
@@ -67,6 +70,11 @@ def rendered() -> dict[str, str]:
     return files
 
 
+def openapi_text() -> str:
+    """The HTTP API's OpenAPI document as the app generates it (no server, no database)."""
+    return json.dumps(create_app().openapi(), indent=2, sort_keys=True) + "\n"
+
+
 def main() -> int:
     CONTRACT.mkdir(exist_ok=True)
     files = rendered()
@@ -74,7 +82,8 @@ def main() -> int:
         (CONTRACT / stale).unlink()
     for name, text in files.items():
         (CONTRACT / name).write_text(text)
-    print(f"wrote {len(files)} schemas to {CONTRACT}")
+    OPENAPI.write_text(openapi_text())
+    print(f"wrote {len(files)} schemas and openapi.json to {CONTRACT}")
     return 0
 
 

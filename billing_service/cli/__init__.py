@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import click
 
+from billing_service.cli.api import api, api_keys
 from billing_service.cli.catalog import config, customers, meters, notifications, pricing
 from billing_service.cli.dev import dev_mail, dev_webhooks
 from billing_service.cli.invoices import invoices
@@ -24,6 +25,8 @@ def main() -> None:
 
 # Subcommand registration (keep one line per module, alphabetical).
 for command in (
+    api,
+    api_keys,
     config,
     customers,
     db,

@@ -12,39 +12,21 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy import Engine
 
-from billing.catalog import (
-    NOTIFICATION_EVENTS,
-    BillingConfig,
-    Meter,
-    NotificationConfig,
-    Pricing,
-)
-from billing.validation import parse
+from billing.catalog import NOTIFICATION_EVENTS
 from billing_db import repo_catalog as catalog
-from billing_db.errors import AccountModeError
 from billing_db.records import AccountRecord
 from billing_service.cli.common import (
     CommandEnv,
-    CommandFailed,
     Group,
     InputError,
     key_values,
     read_json_file,
     with_env,
 )
+from billing_service.services import catalog as services
 
 FILE = click.Path(dir_okay=False, path_type=Path)
-
-
-def ensure_account(engine: Engine, env: CommandEnv) -> AccountRecord:
-    """The command's account, created in the command's mode on first use; an account of the
-    other mode is refused (test mode never touches live data)."""
-    try:
-        return catalog.ensure_account(engine, account_id=env.account_id, mode=env.mode)
-    except AccountModeError as error:
-        raise CommandFailed(str(error)) from None
 
 
 def _document(path: Path | None, flags: dict[str, Any], what: str) -> dict[str, Any]:
@@ -93,12 +75,15 @@ def create_meter(
         "id": meter_id,
         "field_name": field_name,
     }
-    meter = parse(Meter, _document(path, flags, "meter"), what="meter")
     with env.engine() as engine:
-        account = ensure_account(engine, env)
-        record = catalog.create_meter(engine, account_id=account.id, meter=meter)
+        record = services.create_meter(
+            engine,
+            account_id=env.account_id,
+            mode=env.mode,
+            document=_document(path, flags, "meter"),
+        )
     env.emit(
-        {"account_id": account.id, "livemode": env.livemode, **record.meter.model_dump()},
+        {"account_id": record.account_id, "livemode": env.livemode, **record.meter.model_dump()},
         key_values(f"Meter {record.meter.id} ({env.mode} mode)", record.meter.model_dump()),
     )
 
@@ -116,10 +101,13 @@ def pricing() -> None:
 @with_env
 def create_pricing(env: CommandEnv, path: Path) -> None:
     """Store a pricing: the same content again returns the existing version."""
-    document = parse(Pricing, read_json_file(path, "--file"), what="pricing")
     with env.engine() as engine:
-        account = ensure_account(engine, env)
-        record = catalog.create_pricing_version(engine, account_id=account.id, pricing=document)
+        record = services.create_pricing(
+            engine,
+            account_id=env.account_id,
+            mode=env.mode,
+            document=read_json_file(path, "--file"),
+        )
     summary = {
         "pricing_version_id": record.id,
         "product_id": record.product_id,
@@ -182,10 +170,9 @@ def update_config(
     }
     changes = _document(path, flags, "billing config")
     with env.engine() as engine:
-        account = ensure_account(engine, env)
-        current = account.billing.model_dump(mode="json")
-        billing = parse(BillingConfig, {**current, **changes}, what="billing")
-        account = catalog.update_account_config(engine, account_id=account.id, billing=billing)
+        account = services.update_billing_config(
+            engine, account_id=env.account_id, mode=env.mode, changes=changes
+        )
     _show_config(env, account)
 
 
@@ -194,7 +181,7 @@ def update_config(
 def show_config(env: CommandEnv) -> None:
     """Print the billing config."""
     with env.engine() as engine:
-        _show_config(env, ensure_account(engine, env))
+        _show_config(env, services.account(engine, account_id=env.account_id, mode=env.mode))
 
 
 # --- notifications ---------------------------------------------------------------------------
@@ -258,18 +245,14 @@ def configure_notifications(
             "thresholds": _thresholds(thresholds),
         }
     with env.engine() as engine:
-        account = ensure_account(engine, env)
-        current = account.notifications.model_dump(mode="json")
-        merged = {
-            event: {**current.get(event, {}), **changes.get(event, {})}
-            for event in {*current, *changes}
-        }
-        config = parse(NotificationConfig, merged, what="notifications")
-        if webhook_url is not None:
-            endpoint = catalog.create_webhook_endpoint(
-                engine, account_id=account.id, url=webhook_url, secret=webhook_secret
-            )
-        account = catalog.update_account_config(engine, account_id=account.id, notifications=config)
+        account, endpoint = services.configure_notifications(
+            engine,
+            account_id=env.account_id,
+            mode=env.mode,
+            changes=changes,
+            webhook_url=webhook_url,
+            webhook_secret=webhook_secret,
+        )
         endpoints = catalog.list_webhook_endpoints(engine, account_id=account.id)
     rows = {
         event: ", ".join(channel for channel in ("email", "webhook") if getattr(channels, channel))
@@ -284,7 +267,7 @@ def configure_notifications(
         "notifications": account.notifications,
         "webhook_endpoints": [e.url for e in endpoints],
     }
-    if webhook_url is not None:
+    if endpoint is not None:
         data["webhook_secret"] = endpoint.secret
         rows["new endpoint secret"] = endpoint.secret
     env.emit(data, key_values(f"Notifications of {account.id} ({env.mode} mode)", rows))
@@ -315,14 +298,14 @@ def create_customer(
 ) -> None:
     """Create a customer (the same details again are a no-op)."""
     with env.engine() as engine:
-        account = ensure_account(engine, env)
-        record = catalog.create_customer(
+        record = services.create_customer(
             engine,
-            account_id=account.id,
+            account_id=env.account_id,
+            mode=env.mode,
             customer_id=customer_id,
             name=name,
-            billing_email=email,
-            time_zone=timezone or account.billing.timezone,
+            email=email,
+            timezone=timezone,
             external_id=external_id,
         )
     fields = record.model_dump(mode="json", exclude={"created_at"})

@@ -6,7 +6,6 @@ workflow. An invoice of the other mode is "not found", even where both modes sha
 
 from __future__ import annotations
 
-import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -15,31 +14,26 @@ from rich.console import Group as Renderables
 from rich.console import RenderableType
 from sqlalchemy import Engine
 
-from billing.contracts.invoice import PaymentSubmission, VoidRequest
+from billing.contracts.invoice import VoidRequest
 from billing.money import format_decimal, round_money, to_decimal
 from billing_db import repo_invoices
-from billing_db.errors import UnknownInvoiceError
 from billing_db.records import InvoiceRecord
-from billing_service import client as billing
 from billing_service.cli.common import (
     CommandEnv,
     Group,
-    InputError,
     key_values,
     run_async,
     table,
     with_env,
 )
+from billing_service.services import invoices as services
 
 STATUSES = ("draft", "open", "paid", "overdue", "void", "uncollectible")
 
 
 def find_invoice(engine: Engine, env: CommandEnv, number: str) -> InvoiceRecord:
     """The invoice in the command's mode, or `UnknownInvoiceError` (also for the other mode)."""
-    record = repo_invoices.get_invoice(engine, invoice_number=number)
-    if record.mode != env.mode:
-        raise UnknownInvoiceError(f"invoice_number: no invoice {number!r} in {env.mode} mode")
-    return record
+    return services.find_invoice(engine, number=number, mode=env.mode)
 
 
 def _money(value: Decimal, currency: str) -> str:
@@ -201,17 +195,15 @@ def pay(
     """Record a payment on the invoice's workflow (refused with the reason when it cannot)."""
     with env.engine() as engine:
         record = find_invoice(engine, env, number)
-    value = to_decimal(amount) if amount is not None else record.amount_due
-    if value <= 0:
-        raise InputError(f"--amount: must be positive; invoice {number} has nothing due")
-    payment = PaymentSubmission(
-        payment_id=payment_id or f"pay_{uuid.uuid4().hex[:16]}",
-        amount=value,
+    payment = services.payment_for(
+        record,
+        amount=to_decimal(amount) if amount is not None else None,
+        payment_id=payment_id,
         currency=currency,
     )
 
     async def go() -> Any:
-        return await billing.pay_invoice(await env.client(), number, payment)
+        return await services.pay(await env.client(), number, payment)
 
     result = run_async(go())
     env.emit(
@@ -237,11 +229,10 @@ def void(env: CommandEnv, number: str, reason: str) -> None:
     """Void an unpaid invoice (its workflow records it and stops escalating)."""
     with env.engine() as engine:
         record = find_invoice(engine, env, number)
-    if record.status in ("paid", "void"):
-        raise InputError(f"invoice {number} is {record.status}: it cannot be voided")
+    services.check_voidable(record)
 
     async def go() -> None:
-        await billing.void_invoice(await env.client(), number, VoidRequest(reason=reason))
+        await services.void(await env.client(), number, VoidRequest(reason=reason))
 
     run_async(go())
     data = {"invoice_number": number, "void_requested": True, "livemode": env.livemode}

@@ -29,13 +29,10 @@ from billing.contracts.subscription import (
     UsageEvent,
 )
 from billing.money import format_decimal
-from billing.validation import describe_validation_error, parse
-from billing_db import repo_catalog as catalog
-from billing_db.errors import UnknownAccountError
+from billing.validation import describe_validation_error
 from billing_service import client as billing
 from billing_service.cli.common import (
     CommandEnv,
-    CommandFailed,
     Group,
     InputError,
     key_values,
@@ -44,6 +41,7 @@ from billing_service.cli.common import (
     run_async,
     with_env,
 )
+from billing_service.services import subscriptions as services
 
 FILE = click.Path(dir_okay=False, path_type=Path)
 _BACKDATE = re.compile(r"(\d{1,4})([dwm])")
@@ -88,43 +86,12 @@ def subscription_input(
     """The start payload: the JSON given, the flags on top, the command's mode enforced."""
     if backdate is not None and start_at is not None:
         raise InputError("give --backdate or --start-at, not both")
-    if "livemode" in document and document["livemode"] is not env.livemode:
-        raise InputError(
-            f"livemode: the input says {document['livemode']}, but this is {env.mode} mode"
-        )
-    data = {"account_id": env.account_id, **document, "livemode": env.livemode}
+    data = dict(document)
     if backdate is not None:
         data["start_at"] = backdated(backdate, datetime.now(UTC))
     elif start_at is not None:
         data["start_at"] = _start_at(start_at)
-    return parse(SubscriptionInput, data, what="subscription")
-
-
-def check_stored_ids(env: CommandEnv, subscription: SubscriptionInput) -> None:
-    """Refuse unknown or foreign stored ids, and an account of the other mode, before starting."""
-    with env.engine() as engine:
-        try:
-            account = catalog.get_account(engine, account_id=subscription.account_id)
-        except UnknownAccountError:
-            if subscription.customer_id or subscription.pricing_version_id:
-                raise
-            return
-        if account.mode != env.mode:
-            raise CommandFailed(
-                f"account {account.id!r} is a {account.mode}-mode account; this is {env.mode} mode"
-            )
-        if subscription.customer_id is not None:
-            customer = catalog.get_customer(engine, customer_id=subscription.customer_id)
-            if customer.account_id != account.id:
-                raise CommandFailed(f"customer_id: no customer {customer.id!r} in {account.id!r}")
-        if subscription.pricing_version_id is not None:
-            version = catalog.get_pricing_version(
-                engine, pricing_version_id=subscription.pricing_version_id
-            )
-            if version.account_id != account.id:
-                raise CommandFailed(
-                    f"pricing_version_id: no pricing version {version.id} in {account.id!r}"
-                )
+    return services.subscription_input(data, account_id=env.account_id, mode=env.mode)
 
 
 @click.group("subscriptions", cls=Group)
@@ -172,14 +139,16 @@ def start(
         flags["pricing"] = read_json_file(pricing_file, "--pricing-file")
     document.update({key: value for key, value in flags.items() if value is not None})
     subscription = subscription_input(env, document, backdate=backdate, start_at=start_at)
-    check_stored_ids(env, subscription)
 
     async def go() -> str:
-        client = await env.client()
-        handle = await billing.start_subscription(
-            client, subscription, task_queue=env.settings.temporal_task_queue
-        )
-        return handle.result_run_id or ""
+        with env.engine() as engine:
+            return await services.start(
+                await env.client(),
+                engine,
+                subscription,
+                mode=env.mode,
+                task_queue=env.settings.temporal_task_queue,
+            )
 
     run_id = run_async(go())
     started = {

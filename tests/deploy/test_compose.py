@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from billing.contracts.common import TASK_QUEUE
+from billing_service.cli.api import ApiSettings
 from billing_service.settings import Settings
 from workflows.search_attributes import dev_server_flags
 
@@ -28,7 +29,15 @@ from deploy.compose import (
     variables_in,
 )
 
-SERVICES = {"postgresql", "temporal", "temporal-admin-tools", "temporal-ui", "mailpit", "worker"}
+SERVICES = {
+    "postgresql",
+    "temporal",
+    "temporal-admin-tools",
+    "temporal-ui",
+    "mailpit",
+    "worker",
+    "api",
+}
 SETTINGS_VARIABLES = {field.alias for field in Settings.model_fields.values() if field.alias}
 
 
@@ -62,7 +71,7 @@ def _environment(service: dict[str, Any]) -> dict[str, str]:
     return {name: str(value) for name, value in environment.items()}
 
 
-def test_the_production_shape_has_exactly_its_six_services(services: dict[str, Any]) -> None:
+def test_the_production_shape_has_exactly_its_seven_services(services: dict[str, Any]) -> None:
     assert set(services) == SERVICES
 
 
@@ -130,6 +139,22 @@ def test_the_worker_reaches_temporal_postgresql_and_mailpit_by_service_name(
         )
 
 
+def test_the_api_runs_billing_api_with_the_workers_live_places(
+    services: dict[str, Any], example_env: dict[str, str]
+) -> None:
+    api = services["api"]
+    worker = _environment(services["worker"])
+    environment = _environment(api)
+    assert api["command"] == ["billing", "api"]
+    assert api["image"] == services["worker"]["image"]
+    for shared in ("TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_TASK_QUEUE", "DATABASE_URL"):
+        assert environment[shared] == worker[shared], shared
+    api_settings = ApiSettings.model_validate(environment)
+    assert (api_settings.host, api_settings.port) == ("0.0.0.0", int(example_env["API_PORT"]))
+    assert set(environment) <= SETTINGS_VARIABLES | {"API_HOST", "API_PORT"}
+    assert "API_PORT" in " ".join(api["healthcheck"]["test"])
+
+
 def test_the_registered_search_attributes_are_the_codes(services: dict[str, Any]) -> None:
     admin = services["temporal-admin-tools"]
     expected = dev_server_flags()[1::2]  # Name=Type, as the dev server is given them
@@ -151,6 +176,7 @@ def test_published_ports_are_distinct_and_bound_to_the_publish_address(
         "temporal": [(int(example_env["TEMPORAL_PORT"]), 7233)],
         "temporal-ui": [(int(example_env["TEMPORAL_UI_PORT"]), 8080)],
         "mailpit": [(int(example_env["MAILPIT_UI_PORT"]), 8025)],
+        "api": [(int(example_env["API_PORT"]), int(example_env["API_PORT"]))],
     }
     assert {p[0] for found in ports.values() for p in found} == {example_env["PUBLISH_ADDRESS"]}
     host_ports = [p[1] for found in ports.values() for p in found]
@@ -173,7 +199,7 @@ def test_workers_scale_out_without_host_ports_and_expose_their_metrics(
 
 
 def test_every_long_running_service_has_a_health_check(services: dict[str, Any]) -> None:
-    for name in ("postgresql", "temporal", "mailpit", "worker"):
+    for name in ("postgresql", "temporal", "mailpit", "worker", "api"):
         check = services[name]["healthcheck"]
         assert check["test"][0] in ("CMD", "CMD-SHELL"), name
         assert check["retries"] >= 3, name
@@ -198,6 +224,7 @@ def test_services_start_in_dependency_order_on_healthy_dependencies(
             "temporal-admin-tools": "service_completed_successfully",
             "mailpit": "service_healthy",
         },
+        "api": {"temporal": "service_healthy", "worker": "service_healthy"},
     }
     order = start_order(services)
     assert order.index("postgresql") < order.index("temporal") < order.index("worker")
