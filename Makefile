@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 UV := python3 -m uv
-CODE := billing billing_db billing_service activities workflows worker.py scripts benchmarks tests
+CODE := billing billing_db billing_service activities workflows worker.py devtools scripts benchmarks tests
 
 .PHONY: help uv deps tools postgres lint typecheck pytest test demo bench
 
@@ -35,7 +35,7 @@ pytest: tools postgres
 test: lint typecheck pytest
 
 demo: tools
-	$(UV) run --frozen python -m billing_service.demo
+	$(UV) run --frozen python -m devtools.demo
 
 bench: tools
 	$(UV) run --frozen python -m benchmarks.run_all

@@ -33,8 +33,8 @@ from billing.contracts.subscription import SubscriptionInput
 from billing_db.engine import make_engine
 from billing_db.migrate import upgrade
 from billing_service.client import start_subscription
-from billing_service.dev_servers import MailCatcher, start_mail_catcher
 from billing_service.worker import create_worker
+from devtools.servers import MailCatcher, start_mail_catcher
 from scripts.temporal_tools import ensure_all
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 

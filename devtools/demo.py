@@ -46,15 +46,15 @@ from billing_db.engine import make_engine
 from billing_db.errors import UnknownAccountError
 from billing_db.migrate import upgrade
 from billing_service import client as billing
-from billing_service.dev_servers import (
-    MailCatcher,
-    TinyHttpServer,
-    WebhookReceiver,
-    start_mail_catcher,
-)
 from billing_service.modes import database_url_for_test_mode
 from billing_service.temporal_client import register_search_attributes
 from billing_service.worker import create_worker
+from devtools.servers import (
+    HttpServer,
+    MailCatcher,
+    WebhookReceiver,
+    start_mail_catcher,
+)
 from scripts.temporal_tools import ensure_all
 from workflows.search_attributes import dev_server_flags
 
@@ -327,7 +327,7 @@ async def run_demo(config: DemoConfig, *, stop: asyncio.Event) -> None:
     catcher = MailCatcher(emit=_indented("  [mail] "), save_dir=config.data_dir / "mail")
     receiver = WebhookReceiver(emit=_indented("  [webhook] "))
     smtp = await start_mail_catcher(catcher, host=config.host, port=config.smtp_port)
-    webhooks = TinyHttpServer(receiver, host=config.host, port=config.webhook_port)
+    webhooks = HttpServer(receiver, host=config.host, port=config.webhook_port)
     await webhooks.start()
     say(f"Mail catcher: smtp://{config.host}:{config.smtp_port} (copies in {catcher.save_dir})")
     say(f"Webhook receiver: {webhooks.url}/webhooks")
@@ -355,7 +355,7 @@ async def _scenario(
     engine: Engine,
     catcher: MailCatcher,
     receiver: WebhookReceiver,
-    webhooks: TinyHttpServer,
+    webhooks: HttpServer,
     run_id: str,
     stop: asyncio.Event,
 ) -> None:
@@ -460,7 +460,7 @@ def _print_links(config: DemoConfig, subscription_id: str, number: str) -> None:
 
 def parse_args(argv: list[str] | None = None) -> DemoConfig:
     env = os.environ.get
-    parser = argparse.ArgumentParser(prog="python -m billing_service.demo", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devtools.demo", description=__doc__)
     parser.add_argument("--data-dir", type=Path, default=Path(env("DEMO_DATA_DIR", ".data")))
     parser.add_argument("--host", default=env("DEMO_HOST", "127.0.0.1"))
     parser.add_argument("--temporal-port", type=int, default=int(env("DEMO_TEMPORAL_PORT", "7233")))
