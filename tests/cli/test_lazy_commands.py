@@ -1,4 +1,4 @@
-"""`billing`'s subcommands are registered by module path; each entry must load the command it names."""
+"""`billing` registers subcommands by module path; each entry must load the command it names."""
 
 from __future__ import annotations
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import tomllib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,7 +29,7 @@ for name in sys.argv[1:]:
 
 
 def _run(*command: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run outside the checkout with a clean environment, so nothing leaks in from the source tree."""
+    """Run outside the checkout with a clean environment: nothing leaks in from the source tree."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("VIRTUAL_ENV")}
     env.pop("PYTHONPATH", None)
     return subprocess.run(
@@ -45,7 +44,7 @@ def _run(*command: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bin/ directory of a fresh venv holding only the wheel and its runtime dependencies."""
     work = tmp_path_factory.mktemp("wheel")
     built = _run(*UV, "build", "--wheel", "--out-dir", work / "dist", REPO, cwd=work)
@@ -57,7 +56,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     python = venv / "bin" / "python"
     pip = _run(*UV, "pip", "install", "--python", python, wheel, cwd=work)
     assert pip.returncode == 0, pip.stderr
-    yield venv / "bin"
+    return venv / "bin"
 
 
 def test_every_product_module_imports_with_runtime_dependencies_only(installed: Path) -> None:
