@@ -4,8 +4,8 @@ PostgreSQL (the billing database made by deploy/postgres/, Temporal's two databa
 migrated by deploy/temporal/setup-schema.sh), the Temporal server (deploy/temporal/config/
 billing.yaml, several history shards, deploy/temporal/dynamicconfig/), the namespace and our
 search attributes, the Web UI server (its module's config/docker.yaml, as the image uses), a
-mail catcher and N worker processes. Versions: scripts/server_tools.py, pinned in
-docker-compose.yml too.
+mail catcher, N worker processes and, once `billing api` exists (branch `api`), the API.
+Versions: scripts/server_tools.py, pinned in docker-compose.yml too.
 
 Every process is started in a session of its own and its pid kept in `<state dir>/stack.json`,
 so `make stack-down` (or `Stack.down`) stops exactly those. PostgreSQL's data lives in a temporary
@@ -35,6 +35,7 @@ from temporalio.api.workflowservice.v1 import GetSystemInfoRequest, RegisterName
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from billing_service.cli import COMMANDS
 from billing_service.dependencies import wait_for_dependency
 from billing_service.settings import Settings
 from billing_service.temporal_client import connect, register_search_attributes
@@ -62,6 +63,7 @@ class StackConfig:
     temporal_port: int = 7233
     ui_port: int = 8080
     smtp_port: int = 1025
+    api_port: int = 8000
     workers: int = 2
     history_shards: int = 4
     namespace: str = "default"
@@ -76,6 +78,7 @@ class StackConfig:
             temporal_port=int(env.get("TEMPORAL_PORT", cls.temporal_port)),
             ui_port=int(env.get("TEMPORAL_UI_PORT", cls.ui_port)),
             smtp_port=int(env.get("SMTP_PORT", cls.smtp_port)),
+            api_port=int(env.get("API_PORT", cls.api_port)),
             workers=int(env.get("WORKER_REPLICAS", cls.workers)),
             history_shards=int(env.get("NUM_HISTORY_SHARDS", cls.history_shards)),
         )
@@ -212,8 +215,11 @@ class Stack:
             self.start_worker(index)
         for index in range(1, self.config.workers + 1):
             await self.wait_for_worker(index)
-        # The API slot (`billing api`, branch `api`): start it here once that command exists,
-        #   self._start("api", [str(BILLING_CLI), "api", ...], self.config.worker_environment(0))
+        # --- The API slot: `billing api` (branch `api`), started once the command exists. -----
+        if "api" in COMMANDS:
+            port = str(self.config.api_port)
+            environment = self.config.worker_environment(0) | {"API_PORT": port}
+            self._start("api", [str(BILLING_CLI), "api", "--port", port], environment)
         self._wait_for_http(self.config.ui_url)
         print(f"[stack] up in {time.monotonic() - started:.1f} s", file=sys.stderr)
 
@@ -450,11 +456,13 @@ def main(argv: list[str] | None = None) -> int:
         print("[stack] stopped", file=sys.stderr)
         return 0
     stack = asyncio.run(Stack.up(config))
+    api = f"http://127.0.0.1:{config.api_port}" if "api" in stack.processes else "(not yet)"
     print(
         f"Temporal      {config.temporal_address} (namespace {config.namespace})\n"
         f"Web UI        {config.ui_url}\n"
         f"PostgreSQL    {config.database_url}\n"
         f"Mail catcher  127.0.0.1:{config.smtp_port}, messages in {config.mail_dir}\n"
+        f"HTTP API      {api}\n"
         f"Workers       {config.workers}, logs in {config.state_dir / 'logs'}\n"
         f"Processes     {', '.join(f'{n} ({p.pid})' for n, p in stack.processes.items())}\n"
         "Stop it with `make stack-down`."

@@ -46,6 +46,7 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
         temporal_port=free_temporal_port(),
         ui_port=free_port(),
         smtp_port=free_port(),
+        api_port=free_port(),
         workers=2,
     )
     started = await Stack.up(config)
