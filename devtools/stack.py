@@ -20,6 +20,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -193,6 +194,8 @@ class Stack:
         if (config.state_dir / STATE_FILE).exists():
             raise StackError(f"a stack is running from {config.state_dir}: `make stack-down`")
         stack = cls(config, ensure_server_tools(), str(ensure_postgres()))
+        for stale in ("logs", "mail"):  # a new stack has a new database: start them afresh
+            shutil.rmtree(config.state_dir / stale, ignore_errors=True)
         config.state_dir.mkdir(parents=True, exist_ok=True)
         try:
             await stack._start_all()
@@ -324,10 +327,6 @@ class Stack:
             "SQL_PASSWORD": "",
             "SCHEMA_DIR": self.tools.schema_dir,
         }
-        # temporal-sql-tool's binary is installed under this name in the admin-tools image.
-        sql_tool_link = Path(self.tools.sql_tool).parent / "temporal-sql-tool"
-        if not sql_tool_link.exists():
-            sql_tool_link.symlink_to(self.tools.sql_tool)
         result = subprocess.run(
             ["sh", str(script)], env=environment, capture_output=True, text=True, check=False
         )

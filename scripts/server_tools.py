@@ -100,7 +100,8 @@ def ensure_server_tools() -> ServerTools:
     server_home = cache_dir() / f"temporal-server-{SERVER_VERSION}"
     ui_home = cache_dir() / f"temporal-ui-server-{UI_SERVER_VERSION}"
     server = server_home / "temporal-server"
-    sql_tool = server_home / "temporal-sql-tool"
+    sql_tool = server_home / "temporal-sql-tool"  # its name in the admin-tools image, as the
+    # deploy/temporal/setup-schema.sh calls it (the stack puts this folder on PATH)
     ui_server = ui_home / "ui-server"
     _install(f"{SERVER_MODULE}/cmd/server", SERVER_VERSION, server)
     _install(f"{SERVER_MODULE}/cmd/tools/sql", SERVER_VERSION, sql_tool)
