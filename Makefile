@@ -2,13 +2,14 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 UV := python3 -m uv
-CODE := billing billing_db billing_service activities workflows worker.py scripts benchmarks tests
+CODE := billing billing_db billing_service activities workflows worker.py devtools scripts benchmarks tests
 
-.PHONY: help uv deps tools postgres lint typecheck pytest test demo bench
+.PHONY: help uv deps tools postgres lint typecheck pytest test demo bench stack stack-down
 
 help:
 	@echo "make demo   start Temporal (Web UI on http://localhost:8233), a worker and the seed scenario"
 	@echo "make test   lint, type-check and run the whole test suite on the real servers"
+	@echo "make stack  the production shape as local processes (make stack-down stops it)"
 
 uv:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check "uv>=0.5,<1"
@@ -18,6 +19,7 @@ deps: uv
 
 tools: deps
 	@$(UV) run --frozen python -m scripts.temporal_tools
+	@$(UV) run --frozen python -m scripts.server_tools
 
 postgres: deps
 	@if [ -f scripts/postgres_tools.py ]; then $(UV) run --frozen python -m scripts.postgres_tools ensure; fi
@@ -35,7 +37,13 @@ pytest: tools postgres
 test: lint typecheck pytest
 
 demo: tools
-	$(UV) run --frozen python -m billing_service.demo
+	$(UV) run --frozen python -m devtools.demo
+
+stack: tools postgres
+	$(UV) run --frozen python -m devtools.stack up
+
+stack-down: deps
+	$(UV) run --frozen python -m devtools.stack down
 
 bench: tools
 	$(UV) run --frozen python -m benchmarks.run_all

@@ -11,6 +11,12 @@ of a subscription's first run, and the worker process's peak RSS with N live sub
 their N invoice workflows). Not a test: nothing here asserts a time.
 
     uv run python -m benchmarks.bench_invoice_day [--subscriptions 1000]
+
+With `--stack`, the same burst on a running `make stack` instead (the real Temporal server on
+PostgreSQL, its worker processes, the billing database on PostgreSQL, its mail catcher): start a
+fresh one first, as its mail folder is what is counted.
+
+    make stack && uv run python -m benchmarks.bench_invoice_day --stack --subscriptions 300
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import resource
 import tempfile
 import time
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -33,8 +39,10 @@ from billing.contracts.subscription import SubscriptionInput
 from billing_db.engine import make_engine
 from billing_db.migrate import upgrade
 from billing_service.client import start_subscription
-from billing_service.dev_servers import MailCatcher, start_mail_catcher
+from billing_service.temporal_client import connect
 from billing_service.worker import create_worker
+from devtools.servers import MailCatcher, start_mail_catcher
+from devtools.stack import Stack, StackConfig
 from scripts.temporal_tools import ensure_all
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
@@ -122,9 +130,38 @@ async def main(count: int, max_cached_workflows: int) -> None:
         engine.dispose()
 
 
+async def on_stack(count: int) -> None:
+    """The burst on a running `make stack`: its workers, database and mail catcher."""
+    stack = Stack.load(StackConfig.from_environment().state_dir)
+    client = await connect(stack.config.settings())
+    emailed = len(list(stack.config.mail_dir.glob("*.eml")))
+    run = uuid.uuid4().hex[:6]
+    now = datetime.now(UTC)  # the server runs on this machine's clock
+    start_at = (now - timedelta(days=40)).isoformat()
+    begin = time.perf_counter()
+    limit = asyncio.Semaphore(50)
+
+    async def start(number: int) -> None:
+        async with limit:
+            await start_subscription(client, subscription(run, number, start_at))
+
+    await asyncio.gather(*(start(n) for n in range(count)))
+    started = time.perf_counter() - begin
+    while len(list(stack.config.mail_dir.glob("*.eml"))) < emailed + count:  # noqa: ASYNC110 (files)
+        await asyncio.sleep(0.5)
+    seconds = time.perf_counter() - begin
+    print(f"invoice day, {count} subscriptions, on `make stack` ({stack.config.workers} workers)")
+    print(f"  started in {started:.1f} s; all invoiced and emailed in {seconds:.1f} s")
+    print(f"  {count / seconds:,.1f} invoices/s")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--subscriptions", type=int, default=1000)
     parser.add_argument("--max-cached-workflows", type=int, default=1000, help="the SDK default")
+    parser.add_argument("--stack", action="store_true", help="on a running `make stack`")
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.subscriptions, arguments.max_cached_workflows))
+    if arguments.stack:
+        asyncio.run(on_stack(arguments.subscriptions))
+    else:
+        asyncio.run(main(arguments.subscriptions, arguments.max_cached_workflows))

@@ -10,6 +10,8 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlmodel.sql.sqltypes import AutoString
 
 from billing_db.engine import make_engine, normalise_url
@@ -17,6 +19,7 @@ from billing_db.tables import metadata
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 DEFAULT_URL = "sqlite:///.data/billing.db"
+MIGRATION_LOCK = 0x62696C6C  # "bill": the advisory lock key migrations take on PostgreSQL
 
 
 def _render_item(kind: str, item: Any, _context: Any) -> str | bool:
@@ -41,8 +44,29 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the database at `url` to `revision` (default: the latest)."""
-    command.upgrade(alembic_config(url), revision)
+    """Bring the database at `url` to `revision` (default: the latest).
+
+    On PostgreSQL, under an advisory lock: worker replicas starting together each migrate at
+    start, and two alembic runs racing on an empty database both try CREATE TABLE.
+    """
+    config = alembic_config(url)
+    if make_url(url).get_backend_name() != "postgresql":
+        command.upgrade(config, revision)
+        return
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+            connection.commit()  # the lock is the session's; alembic runs its own transaction
+            try:
+                config.attributes["connection"] = connection
+                command.upgrade(config, revision)
+                connection.commit()
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+                connection.commit()
+    finally:
+        engine.dispose()
 
 
 def pending_changes(url: str) -> list[Any]:

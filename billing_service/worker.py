@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
@@ -25,6 +26,7 @@ from activities.subscriptions import SubscriptionActivities
 from activities.usage import UsageActivities
 from billing_db.engine import make_engine
 from billing_db.migrate import upgrade
+from billing_service.dependencies import StoppedWhileWaitingError, wait_for_dependency
 from billing_service.logs import configure_logging
 from billing_service.modes import settings_for_mode
 from billing_service.settings import Mode, Settings
@@ -98,9 +100,14 @@ def create_worker(
 
 
 async def run(settings: Settings) -> None:
-    """Run until SIGINT/SIGTERM; then finish in-flight activities (up to 30 s) and exit."""
-    upgrade(settings.database_url)
-    engine = make_engine(settings.database_url)
+    """Run until SIGINT/SIGTERM; then finish in-flight activities (up to 30 s) and exit.
+
+    The database and Temporal may come up after the worker: it waits for each (dependencies.py).
+    """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
     runtime = None
     if settings.metrics_port:
         runtime = Runtime(
@@ -108,7 +115,23 @@ async def run(settings: Settings) -> None:
                 metrics=PrometheusConfig(bind_address=f"0.0.0.0:{settings.metrics_port}")
             )
         )
-    client = await connect(settings, runtime=runtime)
+    try:
+        await wait_for_dependency(
+            "the billing database",
+            lambda: asyncio.to_thread(upgrade, settings.database_url),
+            retry_on=(OperationalError,),
+            stop=stop,
+        )
+        client = await wait_for_dependency(
+            f"Temporal at {settings.temporal_address}",
+            lambda: connect(settings, runtime=runtime),
+            retry_on=(RuntimeError,),
+            stop=stop,
+        )
+    except StoppedWhileWaitingError as exc:
+        log.info(str(exc))
+        return
+    engine = make_engine(settings.database_url)
     worker = create_worker(
         client,
         task_queue=settings.temporal_task_queue,
@@ -119,10 +142,6 @@ async def run(settings: Settings) -> None:
         graceful_shutdown_timeout=timedelta(seconds=30),
         max_cached_workflows=settings.worker_max_cached_workflows,
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
     log.info(
         "worker started",
         extra={

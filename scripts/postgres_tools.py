@@ -202,6 +202,7 @@ class ThrowawayCluster:
         raise PostgresUnavailableError(f"PostgreSQL did not accept connections on {self.port}")
 
     def stop(self) -> None:
+        self._user = self._user or _run_as_user()  # also for a cluster started by another process
         if self.data_dir.exists():
             subprocess.run(
                 self._command(

@@ -1,4 +1,7 @@
-"""`billing db upgrade` and `billing worker`, each for one mode's database and namespace."""
+"""`billing db upgrade` and `billing worker`, each for one mode's database and namespace.
+
+The worker's workflows and activities, and alembic, are imported when the command runs (not for
+`--help`)."""
 
 from __future__ import annotations
 
@@ -6,8 +9,6 @@ import asyncio
 
 import click
 
-from billing_db.migrate import upgrade
-from billing_service import worker as worker_process
 from billing_service.cli.common import CommandEnv, Group, with_env
 from billing_service.logs import configure_logging
 
@@ -22,6 +23,8 @@ def db() -> None:
 @with_env
 def db_upgrade(env: CommandEnv, revision: str) -> None:
     """Apply the alembic migrations to the mode's database."""
+    from billing_db.migrate import upgrade
+
     upgrade(env.settings.database_url, revision)
     data = {"database_url": env.settings.database_url, "revision": revision, "mode": env.mode}
     env.emit(data, f"Database {env.settings.database_url} is at {revision} ({env.mode} mode).")
@@ -31,5 +34,7 @@ def db_upgrade(env: CommandEnv, revision: str) -> None:
 @with_env
 def worker(env: CommandEnv) -> None:
     """Run a worker for the mode's namespace and database until SIGINT/SIGTERM."""
+    from billing_service import worker as worker_process
+
     configure_logging(env.settings.log_level)
     asyncio.run(worker_process.run(env.settings))

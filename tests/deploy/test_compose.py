@@ -14,6 +14,8 @@ from sqlalchemy.engine import make_url
 from billing.contracts.common import TASK_QUEUE
 from billing_service.cli.api import ApiSettings
 from billing_service.settings import Settings
+from devtools.stack import StackConfig
+from scripts.server_tools import POSTGRES_MAJOR, SERVER_VERSION, UI_SERVER_VERSION
 from workflows.search_attributes import dev_server_flags
 
 from deploy.compose import (
@@ -274,3 +276,38 @@ def test_the_dockerfile_builds_the_worker_from_the_lock_file_as_a_non_root_user(
     ignored = (REPO / ".dockerignore").read_text().splitlines()
     assert {".env", ".data", ".git"} <= set(ignored), "secrets and data stay out of the image"
     assert not copied & set(ignored), "the build context keeps what the Dockerfile copies"
+
+
+def test_images_are_the_versions_make_stack_runs(services: dict[str, Any]) -> None:
+    """docker compose and `make stack` (scripts/server_tools.py) run the same releases."""
+    assert services["temporal"]["image"] == f"temporalio/auto-setup:{SERVER_VERSION}"
+    assert services["temporal-admin-tools"]["image"].startswith(
+        f"temporalio/admin-tools:{SERVER_VERSION}-"
+    )
+    assert services["temporal-ui"]["image"] == f"temporalio/ui:{UI_SERVER_VERSION}"
+    assert services["postgresql"]["image"].startswith(f"postgres:{POSTGRES_MAJOR}.")
+
+
+def test_make_stack_uses_the_compose_defaults_and_files(
+    services: dict[str, Any], example_env: dict[str, str]
+) -> None:
+    local = StackConfig()
+    in_step = {
+        "POSTGRES_PORT": local.postgres_port,
+        "TEMPORAL_PORT": local.temporal_port,
+        "TEMPORAL_UI_PORT": local.ui_port,
+        "WORKER_REPLICAS": local.workers,
+        "NUM_HISTORY_SHARDS": local.history_shards,
+        "TEMPORAL_NAMESPACE": local.namespace,
+        "SMTP_PORT": local.smtp_port,
+    }
+    assert {name: str(value) for name, value in in_step.items()} == {
+        name: example_env[name] for name in in_step
+    }
+    temporal = _environment(services["temporal"])
+    assert temporal["NUM_HISTORY_SHARDS"] == str(local.history_shards)
+    mounts = [str(volume) for volume in services["temporal"]["volumes"]]
+    assert any(m.startswith("./deploy/temporal/dynamicconfig:") for m in mounts)
+    assert temporal["DYNAMIC_CONFIG_FILE_PATH"].endswith("dynamicconfig/billing.yaml")
+    postgres_mounts = [str(volume) for volume in services["postgresql"]["volumes"]]
+    assert any(m.startswith("./deploy/postgres:") for m in postgres_mounts)

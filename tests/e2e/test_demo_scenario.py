@@ -18,7 +18,7 @@ from billing.webhook_signing import verify
 from billing_db.engine import make_engine
 from billing_db.repo_invoices import list_invoices
 from billing_service import client as billing
-from billing_service.demo import (
+from devtools.demo import (
     demo_subscription,
     demo_usage,
     first_invoice_number,
@@ -27,7 +27,7 @@ from billing_service.demo import (
     seed_catalog,
     wait_for,
 )
-from billing_service.dev_servers import HttpRequest
+from devtools.servers import HttpRequest
 
 from e2e.conftest import StartWorker
 from notifications.servers import HttpFixture, SmtpFixture

@@ -27,7 +27,7 @@ from billing.contracts.common import invoice_workflow_id
 from billing_db.engine import make_engine
 from billing_db.repo_invoices import list_invoices
 from billing_service import client as billing
-from billing_service.demo import (
+from devtools.demo import (
     demo_subscription,
     demo_usage,
     last_month_start,

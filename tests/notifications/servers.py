@@ -13,7 +13,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from activities.notifications.settings import SmtpSettings
-from billing_service.dev_servers import HttpRequest, HttpResponse, MailCatcher, TinyHttpServer
+from devtools.servers import HttpRequest, HttpResponse, HttpServer, MailCatcher
 
 
 def free_port() -> int:
@@ -88,7 +88,7 @@ class ScriptedReceiver:
 @dataclass
 class HttpFixture:
     receiver: ScriptedReceiver
-    server: TinyHttpServer
+    server: HttpServer
 
     @property
     def url(self) -> str:
@@ -98,5 +98,5 @@ class HttpFixture:
 @pytest.fixture
 async def http_server() -> AsyncIterator[HttpFixture]:
     receiver = ScriptedReceiver()
-    async with TinyHttpServer(receiver) as server:
+    async with HttpServer(receiver) as server:
         yield HttpFixture(receiver=receiver, server=server)

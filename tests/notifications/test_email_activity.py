@@ -7,7 +7,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.notifications.identity import email_message_id
 from billing_db.repo_notifications import get_notification
-from billing_service.dev_servers import text_part
+from devtools.servers import text_part
 
 from notifications.activity_env import make_activities, run_email
 from notifications.database import BILLING_EMAIL, Seeded

@@ -10,7 +10,7 @@ from activities.notifications.email_delivery import send_email_message
 from activities.notifications.message import build_message
 from activities.notifications.outcome import AttemptKind
 from activities.notifications.rendering import render_email
-from billing_service.dev_servers import text_part
+from devtools.servers import text_part
 
 from notifications.seed import hybrid_context
 from notifications.servers import SmtpFixture, free_port

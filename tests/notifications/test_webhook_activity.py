@@ -11,7 +11,7 @@ from temporalio.exceptions import ApplicationError
 from billing.webhook_signing import WebhookVerificationError, generate_secret, verify
 from billing_db.repo_catalog import list_webhook_endpoints
 from billing_db.repo_notifications import get_notification
-from billing_service.dev_servers import TinyHttpServer
+from devtools.servers import HttpServer
 
 from notifications.activity_env import make_activities, run_webhooks
 from notifications.database import Seeded
@@ -155,7 +155,7 @@ async def test_a_retry_only_resends_to_the_endpoints_that_failed(
     seeded: Seeded, http_server: HttpFixture
 ) -> None:
     flaky = ScriptedReceiver(statuses=[502, 200])
-    async with TinyHttpServer(flaky) as flaky_server:
+    async with HttpServer(flaky) as flaky_server:
         good = seeded.add_endpoint(http_server.url)
         bad = seeded.add_endpoint(f"{flaky_server.url}/hooks")
         activities = make_activities(seeded)

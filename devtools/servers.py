@@ -1,15 +1,14 @@
 """Development servers that show what the billing service sends: mail catcher, webhook receiver.
 
 Both print each arrival; the mail catcher can keep messages as ``.eml`` files and the webhook
-receiver checks Standard Webhooks signatures when given the endpoint's secret. ``TinyHttpServer``
-is a minimal HTTP/1.1 server on ``asyncio.start_server`` (one request per connection,
-``Content-Length`` bodies), enough for webhook deliveries and for tests needing a real HTTP peer.
+receiver checks Standard Webhooks signatures when given the endpoint's secret. ``HttpServer``
+hands every request to one handler (aiohttp underneath): webhook deliveries and tests needing a
+real HTTP peer.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import email
 import email.policy
 import hashlib
@@ -18,17 +17,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Self
 
+from aiohttp import web
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from billing.webhook_signing import WebhookVerificationError, verify
 
 Emit = Callable[[str], None]
 
-MAX_HEADER_BYTES = 64 * 1024
 MAX_BODY_BYTES = 10 * 1024 * 1024
 
 
@@ -52,71 +50,20 @@ class HttpResponse:
 HttpHandler = Callable[[HttpRequest], Awaitable[HttpResponse]]
 
 
-class BadHttpRequestError(Exception):
-    """The bytes on the connection are not an HTTP/1.1 request this server understands."""
-
-
-async def read_http_request(reader: asyncio.StreamReader) -> HttpRequest:
-    """Parse a request line, headers and a ``Content-Length`` body from the stream."""
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
-        raise BadHttpRequestError("incomplete or oversized request head") from exc
-    lines = head.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ")
-    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-        raise BadHttpRequestError(f"bad request line {lines[0]!r}")
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        if not line:
-            continue
-        name, sep, value = line.partition(":")
-        if not sep:
-            raise BadHttpRequestError(f"bad header line {line!r}")
-        headers[name.strip().lower()] = value.strip()
-    if "chunked" in headers.get("transfer-encoding", "").lower():
-        raise BadHttpRequestError("chunked bodies are not supported")
-    try:
-        length = int(headers.get("content-length", "0"))
-    except ValueError as exc:
-        raise BadHttpRequestError("content-length is not an integer") from exc
-    if length < 0 or length > MAX_BODY_BYTES:
-        raise BadHttpRequestError("content-length out of range")
-    try:
-        body = await reader.readexactly(length)
-    except asyncio.IncompleteReadError as exc:
-        raise BadHttpRequestError("body shorter than content-length") from exc
-    return HttpRequest(method=parts[0], path=parts[1], headers=headers, body=body)
-
-
-def _encode_response(response: HttpResponse) -> bytes:
-    try:
-        reason = HTTPStatus(response.status).phrase
-    except ValueError:
-        reason = "Status"
-    head = (
-        f"HTTP/1.1 {response.status} {reason}\r\n"
-        f"Content-Type: {response.content_type}\r\n"
-        f"Content-Length: {len(response.body)}\r\n"
-        "Connection: close\r\n\r\n"
-    )
-    return head.encode("latin-1") + response.body
-
-
-class TinyHttpServer:
-    """Serve ``handler`` on a real loopback (or given) socket; port 0 picks a free port."""
+class HttpServer:
+    """Serve ``handler`` for every method and path with aiohttp; port 0 picks a free port."""
 
     def __init__(self, handler: HttpHandler, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self._handler = handler
         self._host = host
         self._port = port
-        self._server: asyncio.Server | None = None
+        self._runner: web.AppRunner | None = None
 
     @property
     def port(self) -> int:
-        if self._server is None:
+        if self._runner is None or not self._runner.addresses:
             raise RuntimeError("server not started")
-        port: int = self._server.sockets[0].getsockname()[1]
+        port: int = self._runner.addresses[0][1]
         return port
 
     @property
@@ -124,15 +71,16 @@ class TinyHttpServer:
         return f"http://{self._host}:{self.port}"
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(
-            self._serve, self._host, self._port, limit=MAX_HEADER_BYTES
-        )
+        app = web.Application(client_max_size=MAX_BODY_BYTES)
+        app.router.add_route("*", "/{tail:.*}", self._serve)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self._host, self._port).start()
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -142,27 +90,21 @@ class TinyHttpServer:
         await self.close()
 
     async def serve_forever(self) -> None:
-        if self._server is None:
+        if self._runner is None:
             await self.start()
-        assert self._server is not None
-        await self._server.serve_forever()
+        await asyncio.Event().wait()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            try:
-                request = await read_http_request(reader)
-            except BadHttpRequestError as exc:
-                response = HttpResponse(400, json.dumps({"error": str(exc)}).encode())
-            else:
-                response = await self._handler(request)
-            writer.write(_encode_response(response))
-            await writer.drain()
-        except ConnectionError:
-            pass
-        finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
+    async def _serve(self, request: web.Request) -> web.Response:
+        received = HttpRequest(
+            method=request.method,
+            path=request.path_qs,
+            headers={name.lower(): value for name, value in request.headers.items()},
+            body=await request.read(),
+        )
+        response = await self._handler(received)
+        return web.Response(
+            status=response.status, body=response.body, content_type=response.content_type
+        )
 
 
 # --- webhook receiver -------------------------------------------------------------------------

@@ -1,20 +1,29 @@
-"""`billing dev-mail` and `billing dev-webhooks`: local catchers printing what the service sends."""
+"""The `billing` CLI's development commands: `dev-mail` and `dev-webhooks` (local catchers printing
+what the service sends) and `simulate` (the seed's plan over simulated months).
+
+Registered lazily by billing_service.cli, which says so when this package is absent (an installed
+wheel).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from pathlib import Path
 
 import click
 
 from billing.webhook_signing import SECRET_PREFIX
-from billing_service.dev_servers import (
+from billing_service.cli.common import CommandFailed, first_line
+from devtools.servers import (
+    HttpServer,
     MailCatcher,
-    TinyHttpServer,
     WebhookReceiver,
     start_mail_catcher,
 )
+from devtools.simulate import SimulationError, format_timeline
+from devtools.simulate import simulate as run_simulation
 
 DEFAULT_MAIL_DIR = Path(".data/mail")
 
@@ -34,7 +43,7 @@ async def _serve_mail(host: str, port: int, save_dir: Path | None) -> None:
 
 
 async def _serve_webhooks(host: str, port: int, secret: str | None) -> None:
-    server = TinyHttpServer(WebhookReceiver(emit=_echo, secret=secret), host=host, port=port)
+    server = HttpServer(WebhookReceiver(emit=_echo, secret=secret), host=host, port=port)
     await server.start()
     checking = "checking signatures" if secret else "NOT checking signatures (no --secret)"
     _echo(f"dev-webhooks: HTTP on {server.url}, {checking}")
@@ -80,3 +89,28 @@ def dev_webhooks(host: str, port: int, secret: str | None) -> None:
         asyncio.run(_serve_webhooks(host, port, secret))
     except KeyboardInterrupt:
         _echo("dev-webhooks: stopped")
+
+
+@click.command("simulate")
+@click.option("--months", type=click.IntRange(1, 36), default=12, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the timeline as JSON.")
+def simulate(months: int, as_json: bool) -> None:
+    """Run the seed's hybrid plan on the time-skipping server and print its timeline."""
+    try:
+        result = asyncio.run(run_simulation(months, emit=lambda text: click.echo(text, err=True)))
+    except (SimulationError, RuntimeError) as exc:
+        raise CommandFailed(f"simulation failed: {first_line(exc)}") from None
+    if as_json:
+        data = {
+            "timeline": [
+                {"at": h.at.isoformat(), "kind": h.kind, "text": h.text} for h in result.timeline
+            ],
+            "invoices": [i.model_dump(mode="json") for i in result.invoices],
+            "emails": result.emails,
+            "webhooks": result.webhooks,
+            "final_status": result.final_status.status,
+            "wall_seconds": round(result.wall_seconds, 2),
+        }
+        click.echo(json.dumps(data, indent=2))
+    else:
+        click.echo("\n".join(format_timeline(result)))

@@ -50,16 +50,16 @@ from billing_service import client as billing
 from billing_service.api.app import create_app
 from billing_service.api.context import ApiState, ModeResources
 from billing_service.api.serve import serving
-from billing_service.dev_servers import (
-    MailCatcher,
-    TinyHttpServer,
-    WebhookReceiver,
-    start_mail_catcher,
-)
 from billing_service.modes import database_url_for_test_mode, settings_for_mode
 from billing_service.settings import Settings
 from billing_service.temporal_client import register_search_attributes
 from billing_service.worker import create_worker
+from devtools.servers import (
+    HttpServer,
+    MailCatcher,
+    WebhookReceiver,
+    start_mail_catcher,
+)
 from scripts.temporal_tools import ensure_all
 from workflows.search_attributes import dev_server_flags
 
@@ -333,7 +333,7 @@ async def run_demo(config: DemoConfig, *, stop: asyncio.Event) -> None:
     catcher = MailCatcher(emit=_indented("  [mail] "), save_dir=config.data_dir / "mail")
     receiver = WebhookReceiver(emit=_indented("  [webhook] "))
     smtp = await start_mail_catcher(catcher, host=config.host, port=config.smtp_port)
-    webhooks = TinyHttpServer(receiver, host=config.host, port=config.webhook_port)
+    webhooks = HttpServer(receiver, host=config.host, port=config.webhook_port)
     await webhooks.start()
     say(f"Mail catcher: smtp://{config.host}:{config.smtp_port} (copies in {catcher.save_dir})")
     say(f"Webhook receiver: {webhooks.url}/webhooks")
@@ -361,7 +361,7 @@ async def _scenario(
     engine: Engine,
     catcher: MailCatcher,
     receiver: WebhookReceiver,
-    webhooks: TinyHttpServer,
+    webhooks: HttpServer,
     run_id: str,
     stop: asyncio.Event,
 ) -> None:
@@ -494,7 +494,7 @@ def _print_links(config: DemoConfig, subscription_id: str, number: str) -> None:
 
 def parse_args(argv: list[str] | None = None) -> DemoConfig:
     env = os.environ.get
-    parser = argparse.ArgumentParser(prog="python -m billing_service.demo", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devtools.demo", description=__doc__)
     parser.add_argument("--data-dir", type=Path, default=Path(env("DEMO_DATA_DIR", ".data")))
     parser.add_argument("--host", default=env("DEMO_HOST", "127.0.0.1"))
     parser.add_argument("--temporal-port", type=int, default=int(env("DEMO_TEMPORAL_PORT", "7233")))

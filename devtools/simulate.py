@@ -47,14 +47,14 @@ from billing_db.engine import make_engine
 from billing_db.migrate import upgrade
 from billing_db.records import InvoiceRecord
 from billing_service.client import send_usage, start_subscription, subscription_status
-from billing_service.dev_servers import (
+from billing_service.temporal_client import register_search_attributes
+from billing_service.worker import create_worker
+from devtools.servers import (
+    HttpServer,
     MailCatcher,
-    TinyHttpServer,
     WebhookReceiver,
     start_mail_catcher,
 )
-from billing_service.temporal_client import register_search_attributes
-from billing_service.worker import create_worker
 from scripts.temporal_tools import ensure_all
 
 ACCOUNT = "acct_simulation"
@@ -328,7 +328,7 @@ async def _run(
     upgrade(simulation.url)
     engine = make_engine(simulation.url)
     smtp = await start_mail_catcher(simulation.mail, host="127.0.0.1", port=0)
-    hooks = TinyHttpServer(simulation.hooks)
+    hooks = HttpServer(simulation.hooks)
     await hooks.start()
     try:
         simulation.setup_catalog(engine, f"{hooks.url}/hooks")

@@ -1,0 +1,192 @@
+"""Acceptance of the production shape (issue 17) on a stack of its own: PostgreSQL, the real
+Temporal server with advanced visibility on PostgreSQL, the Web UI server, a mail catcher and two
+worker processes. The seed's guide ends in a paid 74.99 EUR invoice, found by a visibility query
+and on the UI; then an invoice-day burst survives a SIGKILLed worker and a restarted server."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import json
+import signal
+import subprocess
+import time
+import uuid
+from collections import Counter
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+from temporalio.client import Client
+
+from billing.contracts.common import subscription_workflow_id
+from billing.contracts.invoice import PaymentSubmission
+from billing_db.engine import make_engine
+from billing_db.repo_invoices import list_invoices
+from billing_service import client as billing
+from devtools.demo import (
+    SeededCatalog,
+    demo_subscription,
+    demo_usage,
+    first_invoice_number,
+    invoice_when,
+    last_month_start,
+    seed_catalog,
+    wait_for,
+)
+from devtools.stack import Stack
+from scripts.temporal_tools import TemporalTools
+
+from notifications.servers import HttpFixture
+
+pytestmark = pytest.mark.timeout(1200)
+
+INVOICE_SUBJECT = "[TEST] Invoice "
+BURST = 200
+
+
+async def _seeded(stack: Stack, hooks: HttpFixture) -> tuple[Client, Engine, SeededCatalog, str]:
+    """A client of the stack's server and the seed's catalog in an account of the test's own."""
+    client = await stack.wait_for_temporal()
+    engine = make_engine(stack.config.database_url)
+    run_id = uuid.uuid4().hex[:10]
+    seeded = seed_catalog(engine, run_id=run_id, webhook_url=hooks.url, account_id=f"acct_{run_id}")
+    return client, engine, seeded, run_id
+
+
+def _temporal_cli(tools: TemporalTools, stack: Stack, *args: str) -> str:
+    result = subprocess.run(
+        [
+            tools.dev_server,
+            *args,
+            "--address", stack.config.temporal_address,
+            "--namespace", stack.config.namespace,
+            "--output", "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+async def test_the_guide_ends_in_a_paid_invoice_seen_by_visibility_and_the_ui(
+    stack: Stack, temporal_tools: TemporalTools, http_server: HttpFixture
+) -> None:
+    client, engine, seeded, run_id = await _seeded(stack, http_server)
+    start_at = last_month_start(datetime.now(UTC))  # the server runs on this machine's clock
+    subscription = demo_subscription(seeded, run_id=run_id, start_at=start_at)
+    await billing.start_subscription(client, subscription)
+    for batch in demo_usage(run_id=run_id, period_start=start_at):
+        await billing.send_usage(client, subscription.subscription_id, batch)
+
+    number = await first_invoice_number(client, subscription.subscription_id)
+    view = await invoice_when(client, number, lambda _v: True, what=f"invoice {number}")
+    assert (view.invoice.total, view.invoice.currency) == (Decimal("74.99"), "EUR")
+    payment = PaymentSubmission(
+        payment_id=f"pay_{number}", amount=view.invoice.amount_due, currency="EUR"
+    )
+    await billing.pay_invoice(client, number, payment)
+    await invoice_when(client, number, lambda v: v.invoice.status == "paid", what="payment")
+    [row] = list_invoices(engine, subscription_id=subscription.subscription_id)
+    assert (row.status, row.total, row.currency) == ("paid", Decimal("74.99"), "EUR")
+
+    workflow_id = subscription_workflow_id(subscription.subscription_id)
+
+    async def listed() -> bool | None:
+        found = _temporal_cli(
+            temporal_tools, stack, "workflow", "list", "--query", 'BillingStatus="active"'
+        )
+        ids = {line["execution"]["workflowId"] for line in _json_lines(found)}
+        return True if workflow_id in ids else None
+
+    await wait_for(listed, what="the subscription in the visibility query", seconds=60)
+
+    namespace = stack.config.namespace
+    async with httpx.AsyncClient(base_url=stack.config.ui_url, timeout=10) as ui:
+        page = await ui.get(f"/namespaces/{namespace}/workflows/{workflow_id}")
+        assert page.status_code == 200
+        # The page's data, through the UI server's API from the Temporal server.
+        described = await ui.get(f"/api/v1/namespaces/{namespace}/workflows/{workflow_id}")
+    assert described.status_code == 200, described.text
+    assert described.json()["workflowExecutionInfo"]["execution"]["workflowId"] == workflow_id
+    engine.dispose()
+
+
+def _json_lines(output: str) -> list[dict[str, Any]]:
+    """`temporal workflow list -o json` prints a JSON array (or nothing when empty)."""
+    output = output.strip()
+    if not output:
+        return []
+    parsed = json.loads(output)
+    return parsed if isinstance(parsed, list) else [parsed]
+
+
+def _invoice_emails(stack: Stack) -> Counter[str]:
+    """Invoice numbers of the invoice emails the mail catcher kept, with their counts."""
+    counts: Counter[str] = Counter()
+    for path in stack.config.mail_dir.glob("*.eml"):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        subject = str(message["Subject"])
+        if subject.startswith(INVOICE_SUBJECT):
+            counts[subject.removeprefix(INVOICE_SUBJECT).split()[0]] += 1
+    return counts
+
+
+async def test_invoice_day_burst_survives_a_killed_worker_and_a_restarted_server(
+    stack: Stack, temporal_tools: TemporalTools, http_server: HttpFixture
+) -> None:
+    client, engine, seeded, run_id = await _seeded(stack, http_server)
+    account_id = seeded.account_id
+    start_at = last_month_start(datetime.now(UTC))  # invoice day of last month's period: now
+    subscriptions = [
+        demo_subscription(seeded, run_id=f"{run_id}_{n:03}", start_at=start_at)
+        for n in range(BURST)
+    ]
+    started = time.monotonic()
+    await asyncio.gather(*(billing.start_subscription(client, s) for s in subscriptions))
+
+    def issued() -> int:
+        return len(list_invoices(engine, account_id=account_id, limit=10 * BURST))
+
+    await wait_for(lambda: _at_least(issued(), BURST // 10), what="the burst under way")
+    stack.processes["worker-1"].signal(signal.SIGKILL)
+    await wait_for(lambda: _at_least(issued(), BURST // 4), what="more invoices", seconds=300)
+    await stack.restart_temporal()
+    stack.start_worker(1)  # the killed replica comes back, as its restart policy would do it
+
+    await wait_for(lambda: _at_least(issued(), BURST), what="every invoice", seconds=600)
+
+    def emailed() -> int:
+        numbers = {
+            row.number for row in list_invoices(engine, account_id=account_id, limit=10 * BURST)
+        }
+        return len(numbers & set(_invoice_emails(stack)))
+
+    await wait_for(lambda: _at_least(emailed(), BURST), what="every invoice email", seconds=300)
+    elapsed = time.monotonic() - started
+    print(f"{BURST} invoices and emails in {elapsed:.0f} s ({BURST / elapsed:.1f}/s)")
+
+    rows = list_invoices(engine, account_id=account_id, limit=10 * BURST)
+    per_period = Counter((row.subscription_id, row.period.start) for row in rows)
+    assert len(per_period) == BURST
+    assert set(per_period.values()) == {1}
+    emails = _invoice_emails(stack)
+    assert {row.number for row in rows} <= set(emails)
+    assert all(emails[row.number] == 1 for row in rows)
+    for status in ("Failed", "TimedOut", "Terminated"):
+        failed = _temporal_cli(
+            temporal_tools, stack, "workflow", "list", "--query", f'ExecutionStatus="{status}"'
+        )
+        assert _json_lines(failed) == [], f"{status} workflows: {failed[:2000]}"
+    engine.dispose()
+
+
+async def _at_least(value: int, wanted: int) -> bool | None:
+    return True if value >= wanted else None
