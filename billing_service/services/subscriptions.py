@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
@@ -115,10 +116,14 @@ async def _started(client: Client, subscription_id: str) -> tuple[SubscriptionIn
     try:
         async for event in handle.fetch_history_events():
             payloads = list(event.workflow_execution_started_event_attributes.input.payloads)
-            decoded = await client.data_converter.decode(payloads, [SubscriptionInput])
-            if not decoded or not isinstance(decoded[0], SubscriptionInput):
-                raise missing
-            return decoded[0], event.event_time.ToDatetime(tzinfo=UTC)
+            decoded = await client.data_converter.decode(payloads, [dict[str, Any]])
+            try:
+                # A run continued as new starts from its internal state, not a SubscriptionInput:
+                # by then the subscription is stored, so this path never needs it.
+                started = SubscriptionInput.model_validate(decoded[0] if decoded else None)
+            except ValidationError:
+                raise missing from None
+            return started, event.event_time.ToDatetime(tzinfo=UTC)
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
             raise missing from None
@@ -130,13 +135,17 @@ async def owned(client: Client, engine: Engine, *, account_id: str, subscription
     """The subscription when `account_id` owns it: stored, or started and not yet stored (its
     workflow's input names the account). Another account's is "not found", like a missing one."""
     try:
-        record = owned_subscription(engine, account_id=account_id, subscription_id=subscription_id)
+        record = catalog.get_subscription(engine, subscription_id=subscription_id)
+    except UnknownSubscriptionError:
+        record = None
+    if record is not None:
+        if record.account_id != account_id:
+            raise UnknownSubscriptionError(f"subscription_id: no subscription {subscription_id!r}")
         version = catalog.get_pricing_version(engine, pricing_version_id=record.pricing_version_id)
         return Owned(subscription_id, version.pricing, record.started_at)
-    except UnknownSubscriptionError:
-        started, at = await _started(client, subscription_id)
-        if started.account_id != account_id:
-            raise
+    started, at = await _started(client, subscription_id)
+    if started.account_id != account_id:
+        raise UnknownSubscriptionError(f"subscription_id: no subscription {subscription_id!r}")
     if started.pricing is not None:
         pricing = started.pricing
     else:

@@ -29,7 +29,7 @@ from billing import seed
 from billing.webhook_signing import verify
 from billing_db.engine import make_engine
 from billing_db.migrate import upgrade
-from billing_service.demo import USAGE_GB, last_month_start
+from devtools.demo import USAGE_GB, last_month_start
 
 from api.server import ApiProcess, api_environment, new_key
 from db.scenario import row_counts
