@@ -22,13 +22,14 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from temporalio.testing import WorkflowEnvironment
 
 from billing import seed
 from billing.webhook_signing import verify
 from billing_db.engine import make_engine
 from billing_db.migrate import upgrade
+from billing_db.tables import notifications
 from devtools.demo import USAGE_GB, last_month_start
 
 from api.server import ApiProcess, api_environment, new_key
@@ -230,6 +231,8 @@ async def test_the_guide_over_http_is_invoiced_emailed_signed_and_paid_and_walle
         }
         engine = make_engine(database_url)
         try:
+            # The receipt goes out after the payment's answer: let it land before counting rows.
+            await _wait(lambda: _delivered(engine, "payment_received"), what="the receipt")
             for key in (keys.other, keys.live):
                 await _walled_off(api_process.url, key, ids, engine)
         finally:
@@ -311,6 +314,14 @@ async def _walled_off(url: str, key: str, ids: dict[str, Any], engine: Engine) -
             assert (await http.get(path)).json()["data"] == [], path
         assert (await http.get("/webhook_endpoints")).json()["data"] == []
     assert row_counts(engine) == before
+
+
+def _delivered(engine: Engine, event: str) -> bool:
+    with engine.connect() as connection:
+        statuses = connection.execute(
+            select(notifications.c.status).where(notifications.c.event == event)
+        ).scalars()
+        return "delivered" in set(statuses)
 
 
 def _subjects(smtp: SmtpFixture, number: str) -> list[str]:
