@@ -54,6 +54,27 @@ def test_the_node_test_contains_the_guides_four_snippets_verbatim() -> None:
         assert snippet in text
 
 
+def test_the_guides_snippets_type_check_against_the_client(compiled: Path) -> None:
+    """Typed TypeScript users paste the same lines: `tsc --strict` accepts them as written."""
+    checked = compiled / "typecheck"
+    checked.mkdir()
+    body = "\n\n".join(guide_snippets())
+    (checked / "guide.ts").write_text(
+        'import { Billing } from "../src/index.js";\n\n'
+        "export async function guide(client: Billing): Promise<string> {\n"
+        f"{body}\n\nreturn meter.id;\n}}\n"
+    )
+    done = subprocess.run(
+        ["node", "node_modules/typescript/bin/tsc", "--noEmit", "-p", "tsconfig.typecheck.json"],
+        cwd=compiled,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def _node_test(compiled: Path, name: str, env: dict[str, str], timeout: float) -> str:
     done = subprocess.run(
         ["node", "--test", "--test-reporter=spec", f"test/{name}"],

@@ -60,5 +60,9 @@ def build(into: Path) -> Path:
     for folder in ("src", "test"):
         shutil.copytree(PACKAGE / folder, into / folder)
     (into / "node_modules").symlink_to(node_modules(), target_is_directory=True)
+    (into / "tsconfig.typecheck.json").write_text(
+        '{"extends": "./tsconfig.json", "compilerOptions": {"rootDir": "."},'
+        ' "include": ["src", "typecheck"]}\n'
+    )
     _run(["node", "node_modules/typescript/bin/tsc", "-p", "tsconfig.json"], into, "tsc")
     return into
