@@ -24,6 +24,7 @@ RUN uv sync --frozen --no-dev --no-install-project
 COPY billing ./billing
 COPY billing_db ./billing_db
 COPY billing_service ./billing_service
+COPY billing_client ./billing_client
 COPY activities ./activities
 COPY workflows ./workflows
 COPY worker.py ./

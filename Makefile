@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 UV := python3 -m uv
-CODE := billing billing_db billing_service activities workflows worker.py devtools scripts benchmarks tests
+CODE := billing billing_client billing_db billing_service activities workflows worker.py devtools scripts benchmarks tests
 
 .PHONY: help uv deps tools postgres lint typecheck pytest test demo bench stack stack-down
 

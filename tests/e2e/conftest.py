@@ -3,6 +3,7 @@ shared by the worker and the test, a real SMTP server (aiosmtpd) and a real HTTP
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from billing_db.migrate import upgrade
 
+from api.server import ApiProcess, api_environment
 from e2e.processes import WorkerProcess, worker_environment
 from notifications.servers import SmtpFixture, http_server, smtp_server
 
@@ -63,3 +65,32 @@ def worker_process(
         worker.stop()
     for worker in started:  # captured output: pytest shows it when the test fails
         print(f"--- {worker.log_path.name}\n{worker.log()[-6000:]}")
+
+
+@pytest.fixture
+def api_process(
+    temporal_address: str,
+    task_queue: str,
+    database_url: str,
+    dev_env: WorkflowEnvironment,
+    tmp_path: Path,
+) -> Iterator[ApiProcess]:
+    """`billing api` for this test: test mode in the worker's namespace and database; live mode
+    in a namespace nothing serves and a database of its own."""
+    live_url = f"sqlite:///{tmp_path / 'billing-live.db'}"
+    upgrade(live_url)
+    process = ApiProcess(
+        environment=api_environment(
+            temporal_address=temporal_address,
+            task_queue=task_queue,
+            test_namespace=dev_env.client.namespace,
+            live_namespace=f"live-{uuid.uuid4().hex[:8]}",
+            test_database_url=database_url,
+            live_database_url=live_url,
+        ),
+        log_path=tmp_path / "api.log",
+    )
+    process.start()
+    yield process
+    process.stop()
+    print(f"--- api.log\n{process.log()[-6000:]}")

@@ -13,7 +13,6 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -21,18 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import Engine, select
-from temporalio.testing import WorkflowEnvironment
 
 from billing import seed
 from billing.webhook_signing import verify
 from billing_db.engine import make_engine
-from billing_db.migrate import upgrade
 from billing_db.tables import notifications
 from devtools.demo import USAGE_GB, last_month_start
 
-from api.server import ApiProcess, api_environment, new_key
+from api.server import ApiProcess, new_key
 from db.scenario import row_counts
 from e2e.conftest import StartWorker
 from notifications.servers import HttpFixture, SmtpFixture
@@ -45,35 +41,6 @@ class Keys:
     owner: str
     other: str
     live: str
-
-
-@pytest.fixture
-def api_process(
-    temporal_address: str,
-    task_queue: str,
-    database_url: str,
-    dev_env: WorkflowEnvironment,
-    tmp_path: Path,
-) -> Iterator[ApiProcess]:
-    """`billing api` for this test: test mode in the worker's namespace and database; live mode
-    in a namespace nothing serves and a database of its own."""
-    live_url = f"sqlite:///{tmp_path / 'billing-live.db'}"
-    upgrade(live_url)
-    process = ApiProcess(
-        environment=api_environment(
-            temporal_address=temporal_address,
-            task_queue=task_queue,
-            test_namespace=dev_env.client.namespace,
-            live_namespace=f"live-{uuid.uuid4().hex[:8]}",
-            test_database_url=database_url,
-            live_database_url=live_url,
-        ),
-        log_path=tmp_path / "api.log",
-    )
-    process.start()
-    yield process
-    process.stop()
-    print(f"--- api.log\n{process.log()[-6000:]}")
 
 
 def _created(response: httpx.Response) -> dict[str, Any]:
