@@ -171,8 +171,26 @@ NonNegativeDecimal = Annotated[DecimalValue, AfterValidator(_non_negative)]
 PositiveDecimal = Annotated[DecimalValue, AfterValidator(_positive)]
 #: A usage quantity: never negative, may be fractional.
 Quantity = NonNegativeDecimal
-#: A price (unit price, flat fee, recurring amount): never negative.
-Price = NonNegativeDecimal
+#: The largest price accepted (twelve integer digits, what an invoice line's column holds) and
+#: the most decimal places a price may have (the precision rating computes in, `EXACT`).
+LARGEST_PRICE = Decimal(10) ** 12 - Decimal(1).scaleb(-6)
+PRICE_PLACES = 64
+
+
+def _billable_price(value: Decimal) -> Decimal:
+    if value > LARGEST_PRICE:
+        raise InvalidAmountError(
+            f"must be at most {format_decimal(LARGEST_PRICE)} "
+            f"(got a number with {value.adjusted() + 1} integer digits)"
+        )
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and value != 0 and exponent < -PRICE_PLACES:
+        raise InvalidAmountError(f"must have at most {PRICE_PLACES} decimal places")
+    return value
+
+
+#: A price (unit price, flat fee, recurring amount): never negative, within the bounds above.
+Price = Annotated[NonNegativeDecimal, AfterValidator(_billable_price)]
 #: An amount of money on an invoice: may be negative (credits, corrections).
 Amount = DecimalValue
 

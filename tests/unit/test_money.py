@@ -5,12 +5,14 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from billing.errors import InvalidAmountError, UnknownCurrencyError
 from billing.money import (
+    LARGEST_PRICE,
     CurrencyCode,
     DecimalValue,
+    Price,
     format_decimal,
     minor_units,
     quantum,
@@ -135,3 +137,12 @@ def test_format_decimal_is_fixed_point() -> None:
     assert format_decimal(Decimal("1E+2")) == "100"
     assert format_decimal(Decimal("1E-7")) == "0.0000001"
     assert format_decimal(Decimal("12.50")) == "12.50"
+
+
+def test_a_price_is_bounded_where_an_invoice_line_can_hold_it() -> None:
+    price = TypeAdapter(Price)
+    assert price.validate_python("999999999999.999999") == LARGEST_PRICE
+    assert price.validate_python("1e-64") == Decimal("1E-64")
+    for huge_or_tiny in ("1e999999", "1000000000000", "1e-999999", "1e-65"):
+        with pytest.raises(ValidationError):
+            price.validate_python(huge_or_tiny)
