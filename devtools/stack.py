@@ -93,6 +93,10 @@ class StackConfig:
         return f"http://127.0.0.1:{self.ui_port}"
 
     @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
     def database_url(self) -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.postgres_port}/{self.billing_db}"
 
@@ -221,9 +225,10 @@ class Stack:
         # --- The API slot: `billing api` (branch `api`), started once the command exists. -----
         if "api" in COMMANDS:
             port = str(self.config.api_port)
-            environment = self.config.worker_environment(0) | {"API_PORT": port}
-            self._start("api", [str(BILLING_CLI), "api", "--port", port], environment)
+            self._start("api", [str(BILLING_CLI), "api", "--port", port], self._api_environment())
         self._wait_for_http(self.config.ui_url)
+        if "api" in self.processes:  # healthy once it serves its contract
+            self._wait_for_http(f"{self.config.api_url}/openapi.json", process="api")
         print(f"[stack] up in {time.monotonic() - started:.1f} s", file=sys.stderr)
 
     def down(self) -> None:
@@ -416,9 +421,12 @@ class Stack:
             "TEMPORAL_DEFAULT_NAMESPACE": self.config.namespace,
         }
 
-    def _wait_for_http(self, url: str, seconds: float = 60) -> None:
+    def _wait_for_http(self, url: str, seconds: float = 60, process: str | None = None) -> None:
+        """Until `url` answers 2xx; `process`, when named, must keep running meanwhile."""
         deadline = time.monotonic() + seconds
         while True:
+            if process is not None and not self.processes[process].running():
+                raise StackError(f"{process} exited:\n{self.log(process)[-3000:]}")
             try:
                 with urllib.request.urlopen(url, timeout=5):
                     return
@@ -426,6 +434,29 @@ class Stack:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.3)
+
+    # --- the API --------------------------------------------------------------------------
+
+    def _api_environment(self) -> dict[str, str]:
+        """The workers' environment: a pk_test_ key reaches their namespace and database."""
+        return self.config.worker_environment(0) | {"API_PORT": str(self.config.api_port)}
+
+    def create_api_key(self, account_id: str) -> str:
+        """A new pk_test_ key for `account_id`, made with `billing api-keys create` as an
+        operator would, in the database the API's test mode reads."""
+        result = subprocess.run(
+            [str(BILLING_CLI), "api-keys", "create", "--account", account_id, "--json"],
+            cwd=REPO,
+            env={**os.environ, **self._api_environment()},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise StackError(f"billing api-keys create failed:\n{result.stdout}{result.stderr}")
+        key: str = json.loads(result.stdout)["key"]
+        return key
 
     # --- mail -----------------------------------------------------------------------------
 
@@ -455,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
         print("[stack] stopped", file=sys.stderr)
         return 0
     stack = asyncio.run(Stack.up(config))
-    api = f"http://127.0.0.1:{config.api_port}" if "api" in stack.processes else "(not yet)"
+    api = config.api_url if "api" in stack.processes else "(not yet)"
     print(
         f"Temporal      {config.temporal_address} (namespace {config.namespace})\n"
         f"Web UI        {config.ui_url}\n"

@@ -1,11 +1,13 @@
 """Acceptance of the production shape (issue 17) on a stack of its own: PostgreSQL, the real
-Temporal server with advanced visibility on PostgreSQL, the Web UI server, a mail catcher and two
-worker processes. The seed's guide ends in a paid 74.99 EUR invoice, found by a visibility query
-and on the UI; then an invoice-day burst survives a SIGKILLed worker and a restarted server."""
+Temporal server with advanced visibility on PostgreSQL, the Web UI server, a mail catcher, two
+worker processes and the HTTP API. The seed's guide, through the API, ends in a paid 74.99 EUR
+invoice, found by a visibility query and on the UI; then an invoice-day burst survives a SIGKILLed
+worker and a restarted server."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email
 import email.policy
 import json
@@ -14,6 +16,7 @@ import subprocess
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -23,17 +26,14 @@ import pytest
 from sqlalchemy import Engine
 from temporalio.client import Client
 
-from billing.contracts.common import subscription_workflow_id
-from billing.contracts.invoice import PaymentSubmission
+from billing_client import AsyncBilling
 from billing_db.engine import make_engine
 from billing_db.repo_invoices import list_invoices
 from billing_service import client as billing
+from billing_service.api.models import InvoiceOut
 from devtools.demo import (
     SeededCatalog,
     demo_subscription,
-    demo_usage,
-    first_invoice_number,
-    invoice_when,
     last_month_start,
     seed_catalog,
     wait_for,
@@ -41,6 +41,7 @@ from devtools.demo import (
 from devtools.stack import Stack
 from scripts.temporal_tools import TemporalTools
 
+from e2e.python_guide import start_the_guide, the_guides_invoice
 from notifications.servers import HttpFixture
 
 pytestmark = pytest.mark.timeout(1200)
@@ -76,28 +77,46 @@ def _temporal_cli(tools: TemporalTools, stack: Stack, *args: str) -> str:
     return result.stdout
 
 
+@contextlib.contextmanager
+def _workers_paused(stack: Stack) -> Iterator[None]:
+    """Every worker process stopped (SIGSTOP) meanwhile, then resumed: what is sent meanwhile
+    waits in its task queue, as before a worker starts."""
+    workers = [p for name, p in stack.processes.items() if name.startswith("worker-")]
+    for worker in workers:
+        worker.signal(signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for worker in workers:
+            worker.signal(signal.SIGCONT)
+
+
 async def test_the_guide_ends_in_a_paid_invoice_seen_by_visibility_and_the_ui(
-    stack: Stack, temporal_tools: TemporalTools, http_server: HttpFixture
+    stack: Stack, temporal_tools: TemporalTools
 ) -> None:
-    client, engine, seeded, run_id = await _seeded(stack, http_server)
-    start_at = last_month_start(datetime.now(UTC))  # the server runs on this machine's clock
-    subscription = demo_subscription(seeded, run_id=run_id, start_at=start_at)
-    await billing.start_subscription(client, subscription)
-    for batch in demo_usage(run_id=run_id, period_start=start_at):
-        await billing.send_usage(client, subscription.subscription_id, batch)
+    """The guide through the HTTP API (`billing api`, the Python client, a key made with
+    `billing api-keys create`), issued and paid by the stack's workers."""
+    run = uuid.uuid4().hex[:10]
+    key = stack.create_api_key(f"acct_{run}")
+    assert key.startswith("pk_test_")
+    async with AsyncBilling(api_key=key, base_url=stack.config.api_url) as client:
+        with _workers_paused(stack):  # so the backdated month is invoiced with its usage
+            subscription = await start_the_guide(client, run)
+        invoice = await the_guides_invoice(client, subscription.id)
+        paid = await client.billing.invoices.pay(
+            invoice.number, payment_id=f"pay_{run}", amount=invoice.amount_due, currency="EUR"
+        )
+        assert (paid.status, paid.amount_due) == ("paid", Decimal(0))
 
-    number = await first_invoice_number(client, subscription.subscription_id)
-    view = await invoice_when(client, number, lambda _v: True, what=f"invoice {number}")
-    assert (view.invoice.total, view.invoice.currency) == (Decimal("74.99"), "EUR")
-    payment = PaymentSubmission(
-        payment_id=f"pay_{number}", amount=view.invoice.amount_due, currency="EUR"
-    )
-    await billing.pay_invoice(client, number, payment)
-    await invoice_when(client, number, lambda v: v.invoice.status == "paid", what="payment")
-    [row] = list_invoices(engine, subscription_id=subscription.subscription_id)
-    assert (row.status, row.total, row.currency) == ("paid", Decimal("74.99"), "EUR")
+        async def settled() -> InvoiceOut | None:
+            found = await client.billing.invoices.retrieve(invoice.number)
+            return found if found.status == "paid" else None
 
-    workflow_id = subscription_workflow_id(subscription.subscription_id)
+        stored = await wait_for(settled, what=f"invoice {invoice.number} paid")
+    assert (stored.status, stored.total, stored.currency) == ("paid", Decimal("74.99"), "EUR")
+    assert stored.livemode is False
+
+    workflow_id = subscription.workflow_id
 
     async def listed() -> bool | None:
         found = _temporal_cli(
@@ -116,7 +135,6 @@ async def test_the_guide_ends_in_a_paid_invoice_seen_by_visibility_and_the_ui(
         described = await ui.get(f"/api/v1/namespaces/{namespace}/workflows/{workflow_id}")
     assert described.status_code == 200, described.text
     assert described.json()["workflowExecutionInfo"]["execution"]["workflowId"] == workflow_id
-    engine.dispose()
 
 
 def _json_lines(output: str) -> list[dict[str, Any]]:
