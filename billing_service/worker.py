@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import sys
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
@@ -159,10 +161,26 @@ async def run(settings: Settings) -> None:
     log.info("worker stopped")
 
 
+def serve(settings: Settings) -> NoReturn:
+    """Run the worker until SIGINT/SIGTERM and end the process with status 0 once it has drained.
+
+    The process ends with `os._exit`: the SDK's Rust core keeps native threads that may still
+    call into Python while the interpreter finalizes, which aborts a cleanly stopped worker with
+    SIGABRT ("PyGILState_Release: thread state ... must be current", temporalio/sdk-python#300;
+    seen here on one SIGTERM in a few hundred). Everything worth finishing has finished by then:
+    in-flight activities, the database engine, the log handlers (flushed here). An error still
+    propagates with its traceback and a non-zero status."""
+    asyncio.run(run(settings))
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
 def main() -> None:
     """`python worker.py`: serve the mode's namespace and database (BILLING_MODE or the
     pk_test_/pk_live_ key; test by default), as `billing worker` does."""
     configured = Settings()
     settings = settings_for_mode(configured, configured.billing_mode)
     configure_logging(settings.log_level)
-    asyncio.run(run(settings))
+    serve(settings)

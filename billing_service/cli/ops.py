@@ -5,8 +5,6 @@ The worker's workflows and activities, and alembic, are imported when the comman
 
 from __future__ import annotations
 
-import asyncio
-
 import click
 
 from billing_service.cli.common import CommandEnv, Group, with_env
@@ -37,4 +35,4 @@ def worker(env: CommandEnv) -> None:
     from billing_service import worker as worker_process
 
     configure_logging(env.settings.log_level)
-    asyncio.run(worker_process.run(env.settings))
+    worker_process.serve(env.settings)
