@@ -2,8 +2,8 @@
 
 On the time-skipping server a test first skips to an anchor of its choosing (`at_day_of_month`,
 `at_next`), so that "backdated 20 days" or "the next invoice day" mean the same thing whatever
-today's date is. On the dev server the clock is real: `one_closed_period` derives a start and an
-invoice day from the server's current time so that exactly one period has closed.
+today's date is. On the dev server the clock is real: `backdated` derives a start and an
+invoice day from the server's current time so that a chosen number of periods has closed.
 """
 
 from __future__ import annotations
@@ -97,10 +97,14 @@ async def at_day_of_month(
     return await at_next(env, lambda local: local.day == day, hour=hour, tz=tz)
 
 
-def one_closed_period(now: datetime) -> tuple[datetime, int]:
-    """`(start_at, invoice_day)` for a backdated subscription on a real clock: its first,
-    partial period closed two to five days before `now` and its second ends three weeks or more
-    after it, so exactly one invoice is due at once, whatever day of the month `now` is."""
+def backdated(now: datetime, *, closed: int = 1) -> tuple[datetime, int]:
+    """`(start_at, invoice_day)` for a backdated subscription on a real clock: exactly `closed`
+    periods have closed by `now` (the first one partial), the last of them two to five days ago,
+    and the open period ends three weeks or more after `now`, whatever day of the month it is."""
     invoice_day = min((now - timedelta(days=2)).day, 28)
     boundary = period_containing(now, invoice_day=invoice_day, tz="UTC").start
+    for _ in range(closed - 1):
+        boundary = period_containing(
+            boundary - timedelta(microseconds=1), invoice_day=invoice_day, tz="UTC"
+        ).start
     return boundary - timedelta(days=20), invoice_day

@@ -7,7 +7,6 @@ awaits it: the window in which a handler's write could be lost, or a drain could
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -41,6 +40,7 @@ from billing_service.client import subscription_status as query_status
 from notifications.servers import SmtpFixture
 from replay.recording import record_chain
 from workflow_runs import scenario
+from workflow_runs.clock import backdated
 from workflow_runs.conftest import StartWorker
 from workflow_runs.gates import Gate, gated_worker, quiet, signalled
 from workflow_runs.polling import eventually, status_when
@@ -208,11 +208,12 @@ async def test_an_approval_and_a_standing_change_during_the_close_survive_contin
     env = dev_env
     async with gated(gate):
         now = await env.get_current_time()
+        start_at, invoice_day = backdated(now)
         sub_id, handle = await _subscribed(
             env,
             task_queue,
-            start_at=now - timedelta(days=40),
-            billing=SEED_BILLING | {"auto_generate_invoices": False},
+            start_at=start_at,
+            billing=SEED_BILLING | {"auto_generate_invoices": False, "invoice_day": invoice_day},
         )
         drafted = await status_when(env.client, sub_id, lambda s: bool(s.drafts_awaiting_approval))
         draft = drafted.drafts_awaiting_approval[0]
@@ -253,7 +254,11 @@ async def test_usage_during_a_backdated_catch_up_counts_in_its_own_period(
     env = dev_env
     async with gated(gate):
         now = await env.get_current_time()
-        sub_id, handle = await _subscribed(env, task_queue, start_at=now - timedelta(days=70))
+        # Three periods to catch up on: the usage arrives while the first is being invoiced.
+        start_at, invoice_day = backdated(now, closed=3)
+        sub_id, handle = await _subscribed(
+            env, task_queue, start_at=start_at, billing=SEED_BILLING | {"invoice_day": invoice_day}
+        )
         await gate.entered.wait()
         # 95 GB now: 95 % of the 100 GB included this (current) period.
         await handle.signal("record_usage", usage(("now-1", 50), ("now-2", 45)))
@@ -300,12 +305,12 @@ async def test_approve_invoice_update_refuses_an_unknown_or_issued_number_and_is
 ) -> None:
     env = dev_env
     async with billing_worker(env):
-        now = await env.get_current_time()
+        start_at, invoice_day = backdated(await env.get_current_time())
         sub_id, _handle = await _subscribed(
             env,
             task_queue,
-            start_at=now - timedelta(days=40),
-            billing=SEED_BILLING | {"auto_generate_invoices": False},
+            start_at=start_at,
+            billing=SEED_BILLING | {"auto_generate_invoices": False, "invoice_day": invoice_day},
         )
         drafted = await status_when(env.client, sub_id, lambda s: bool(s.drafts_awaiting_approval))
         draft = drafted.drafts_awaiting_approval[0]

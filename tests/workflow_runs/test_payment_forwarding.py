@@ -17,7 +17,7 @@ from billing_service.client import (
     subscription_status,
 )
 
-from workflow_runs.clock import one_closed_period
+from workflow_runs.clock import backdated
 from workflow_runs.conftest import StartWorker
 from workflow_runs.polling import eventually, status_when
 from workflow_runs.scenario import SEED_BILLING, hybrid_subscription
@@ -29,7 +29,7 @@ async def test_a_payment_for_an_invoice_whose_workflow_ended_becomes_credit_not_
     env = dev_env
     # A real clock: one period closed a few days ago, the next ends weeks from now, so the
     # subscription has exactly one invoice (and no second one opens during the test).
-    start_at, invoice_day = one_closed_period(await env.get_current_time())
+    start_at, invoice_day = backdated(await env.get_current_time())
     subscription = hybrid_subscription(
         start_at=start_at, billing=SEED_BILLING | {"invoice_day": invoice_day}
     )
