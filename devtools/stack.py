@@ -4,7 +4,7 @@ PostgreSQL (the billing database made by deploy/postgres/, Temporal's two databa
 migrated by deploy/temporal/setup-schema.sh), the Temporal server (deploy/temporal/config/
 billing.yaml, several history shards, deploy/temporal/dynamicconfig/), the namespace and our
 search attributes, the Web UI server (its module's config/docker.yaml, as the image uses), a
-mail catcher, N worker processes and, once `billing api` exists (branch `api`), the API.
+mail catcher, N worker processes and the API (`billing api`).
 Versions: scripts/server_tools.py, pinned in docker-compose.yml too.
 
 Every process is started in a session of its own and its pid kept in `<state dir>/stack.json`,
@@ -222,7 +222,7 @@ class Stack:
             self.start_worker(index)
         for index in range(1, self.config.workers + 1):
             await self.wait_for_worker(index)
-        # --- The API slot: `billing api` (branch `api`), started once the command exists. -----
+        # --- The API: `billing api`, started once the command exists. ---------------------------
         if "api" in COMMANDS:
             port = str(self.config.api_port)
             self._start("api", [str(BILLING_CLI), "api", "--port", port], self._api_environment())

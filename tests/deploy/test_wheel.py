@@ -76,10 +76,9 @@ def test_billing_worker_help(installed: Path) -> None:
     assert "--live" in result.stdout
 
 
-def test_billing_api_help_once_the_api_is_merged(installed: Path) -> None:
+def test_billing_api_help(installed: Path) -> None:
     listing = _run(installed / "billing", "--help", cwd=installed).stdout
-    if not any(line.split()[:1] == ["api"] for line in listing.splitlines()):
-        pytest.skip("no `billing api` command yet (branch api)")
+    assert any(line.split()[:1] == ["api"] for line in listing.splitlines()), listing
     result = _run(installed / "billing", "api", "--help", cwd=installed)
     assert result.returncode == 0, result.stderr
 
