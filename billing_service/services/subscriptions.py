@@ -7,7 +7,7 @@ starts, so a typo or another account's id is refused at the edge.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -17,9 +17,8 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from billing.catalog import Pricing
-from billing.contracts.subscription import PlanChange, SubscriptionInput, UsageEvent
+from billing.contracts.subscription import PlanChange, SubscriptionInput
 from billing.errors import InvalidConfigurationError
-from billing.usage_intake import check_batch
 from billing.validation import parse
 from billing_db import repo_catalog as catalog
 from billing_db.errors import (
@@ -126,6 +125,14 @@ async def _started(client: Client, subscription_id: str) -> tuple[SubscriptionIn
     raise missing
 
 
+def _stored(engine: Engine, subscription_id: str) -> bool:
+    try:
+        catalog.get_subscription(engine, subscription_id=subscription_id)
+    except UnknownSubscriptionError:
+        return False
+    return True
+
+
 async def owned(client: Client, engine: Engine, *, account_id: str, subscription_id: str) -> Owned:
     """The subscription when `account_id` owns it: stored, or started and not yet stored (its
     workflow's input names the account). Another account's is "not found", like a missing one."""
@@ -134,6 +141,8 @@ async def owned(client: Client, engine: Engine, *, account_id: str, subscription
         version = catalog.get_pricing_version(engine, pricing_version_id=record.pricing_version_id)
         return Owned(subscription_id, version.pricing, record.started_at)
     except UnknownSubscriptionError:
+        if _stored(engine, subscription_id):
+            raise  # another account's: its workflow's input (maybe a continuation) is not read
         started, at = await _started(client, subscription_id)
         if started.account_id != account_id:
             raise
@@ -143,20 +152,6 @@ async def owned(client: Client, engine: Engine, *, account_id: str, subscription
         version_id = started.pricing_version_id or 0
         pricing = catalog.get_pricing_version(engine, pricing_version_id=version_id).pricing
     return Owned(subscription_id, pricing, started.start_at or at)
-
-
-def check_usage(
-    engine: Engine, subscription: Owned, *, account_id: str, events: Sequence[UsageEvent]
-) -> list[UsageEvent]:
-    """The events, refused whole at the edge by the rules the workflow's `submit_usage` applies
-    (unknown meter, negative quantity, timestamp in the future or out of the window, repeats)."""
-    meters = catalog.list_meters(engine, account_id=account_id)
-    priced = {
-        key: meter for key, meter in meters.items() if key in subscription.pricing.meter_ids()
-    }
-    return check_batch(
-        events, meters=priced, started_at=subscription.started_at, now=datetime.now(UTC)
-    )
 
 
 def check_plan_change(engine: Engine, change: PlanChange, *, account_id: str) -> None:

@@ -1,0 +1,196 @@
+"""Batch usage intake: check each event by the core's rules, commit the valid ones to the usage
+ledger in one statement, say what was accepted, repeated and rejected.
+
+The one service behind `POST /v1/billing/usage/events` and `billing usage import`. Accepted
+means committed: the ledger (one row per subscription and event id) is what invoices aggregate,
+so an event sent again, by this path or by the workflow's `record_usage` signal or
+`submit_usage` update, counts once. One bad event is rejected with its code and reason; the
+rest of its batch still counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import Engine
+
+from billing.catalog import Meter
+from billing.contracts.subscription import UsageEvent
+from billing.errors import (
+    BillingError,
+    MissingSubscriptionError,
+    SubscriptionEndedError,
+    error_code,
+)
+from billing.usage_intake import check_event, parse_raw_event
+from billing_db import repo_catalog as catalog
+from billing_db import repo_usage
+from billing_db.records import NewUsageRow, UsageEventInput
+from billing_service.services.subscriptions import owned_subscription
+
+#: The key of an event's subscription, when the event names its own.
+SUBSCRIPTION_KEY = "subscription_id"
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a subscription's events are checked against."""
+
+    subscription_id: str
+    meters: Mapping[str, Meter]
+    """The meters its plan prices."""
+    started_at: datetime
+    ended: bool = False
+    stored: bool = True
+    """False for a subscription started moments ago that its workflow has not stored yet."""
+
+
+Resolver = Callable[[str], Target]
+
+
+class Rejection(BaseModel):
+    """One event that was not accepted: its place in the batch, its code and the reason."""
+
+    index: int
+    event_id: str | None
+    code: str
+    reason: str
+
+
+class IntakeResult(BaseModel):
+    accepted: int = 0
+    """Events committed by this batch."""
+    duplicates: int = 0
+    """Valid events already in the ledger (or repeated in the batch): a success, counted once."""
+    rejected: list[Rejection] = Field(default_factory=list)
+
+
+@dataclass
+class CheckedBatch:
+    """A batch after the checks: valid events by target, in batch order, and the rejected."""
+
+    valid: list[tuple[Target, UsageEvent]] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+
+
+def _rejection(index: int, raw: Mapping[str, Any], error: BillingError) -> Rejection:
+    event_id = raw.get("event_id")
+    return Rejection(
+        index=index,
+        event_id=event_id if isinstance(event_id, str) else None,
+        code=error_code(error),
+        reason=str(error),
+    )
+
+
+def check_events(
+    events: Sequence[Mapping[str, Any]],
+    *,
+    resolve: Resolver,
+    now: datetime,
+    subscription_id: str | None = None,
+) -> CheckedBatch:
+    """Each event checked alone: its subscription (`resolve` raises for an unknown one), then
+    `billing.usage_intake.check_event` and what the ledger can store. `subscription_id` is the
+    batch's, for events that name none."""
+    batch = CheckedBatch()
+    targets: dict[str, Target | BillingError] = {}
+    for index, raw in enumerate(events):
+        try:
+            fields = dict(raw)
+            named = fields.pop(SUBSCRIPTION_KEY, None) or subscription_id
+            if not isinstance(named, str):
+                raise MissingSubscriptionError(
+                    "subscription_id: give it per event or once for the batch"
+                )
+            if named not in targets:
+                try:
+                    targets[named] = resolve(named)
+                except BillingError as error:
+                    targets[named] = error
+            target = targets[named]
+            if isinstance(target, BillingError):
+                raise target
+            if target.ended:
+                raise SubscriptionEndedError(f"subscription {named!r} has ended")
+            event = check_event(
+                parse_raw_event(fields),
+                meters=target.meters,
+                started_at=target.started_at,
+                now=now,
+            )
+            repo_usage.check_storable(_ledger_event(event, now), index=index)
+        except BillingError as error:
+            batch.rejected.append(_rejection(index, raw, error))
+            continue
+        batch.valid.append((target, event))
+    return batch
+
+
+def _ledger_event(event: UsageEvent, now: datetime) -> UsageEventInput:
+    return UsageEventInput(
+        event_id=event.event_id,
+        meter_id=event.meter_id,
+        quantity=event.quantity,
+        timestamp=event.timestamp or now,
+        properties=event.properties or None,
+    )
+
+
+def stored_resolver(engine: Engine, *, account_id: str) -> Resolver:
+    """Subscriptions of `account_id` from the database (another account's is unknown)."""
+    meters: dict[str, Meter] = {}
+
+    def resolve(subscription_id: str) -> Target:
+        record = owned_subscription(engine, account_id=account_id, subscription_id=subscription_id)
+        if not meters:
+            meters.update(catalog.list_meters(engine, account_id=account_id))
+        version = catalog.get_pricing_version(engine, pricing_version_id=record.pricing_version_id)
+        priced = version.pricing.meter_ids()
+        return Target(
+            subscription_id=record.id,
+            meters={key: meter for key, meter in meters.items() if key in priced},
+            started_at=record.started_at,
+            ended=record.status == "canceled",
+        )
+
+    return resolve
+
+
+def commit(
+    engine: Engine, batch: CheckedBatch, *, received_at: datetime
+) -> tuple[IntakeResult, list[NewUsageRow]]:
+    """Commit the valid events of stored subscriptions (one transaction, one statement per
+    1,000 rows); the answer and the rows that were new."""
+    events = [
+        (target.subscription_id, _ledger_event(event, received_at))
+        for target, event in batch.valid
+        if target.stored
+    ]
+    new = repo_usage.ingest_usage(engine, events, received_at=received_at)
+    result = IntakeResult(
+        accepted=len(new), duplicates=len(events) - len(new), rejected=batch.rejected
+    )
+    return result, new
+
+
+def ingest(
+    engine: Engine,
+    events: Sequence[Mapping[str, Any]],
+    *,
+    account_id: str,
+    now: datetime,
+    subscription_id: str | None = None,
+) -> tuple[IntakeResult, list[NewUsageRow]]:
+    """Check and commit one batch of stored subscriptions' events."""
+    batch = check_events(
+        events,
+        resolve=stored_resolver(engine, account_id=account_id),
+        now=now,
+        subscription_id=subscription_id,
+    )
+    return commit(engine, batch, received_at=now)
