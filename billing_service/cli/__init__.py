@@ -15,6 +15,7 @@ from billing_service.cli.ops import db, worker
 from billing_service.cli.preview import preview
 from billing_service.cli.simulate import simulate
 from billing_service.cli.subscriptions import subscriptions, usage
+from billing_service.cli.usage_import import import_usage
 
 
 @click.group()
@@ -43,3 +44,4 @@ for command in (
     worker,
 ):
     main.add_command(command)
+usage.add_command(import_usage)
