@@ -29,8 +29,8 @@ from billing.errors import (
 from billing.usage_intake import check_event, parse_raw_event
 from billing_db import repo_catalog as catalog
 from billing_db import repo_usage
+from billing_db.errors import UnknownSubscriptionError
 from billing_db.records import NewUsageRow, UsageEventInput
-from billing_service.services.subscriptions import owned_subscription
 
 #: The key of an event's subscription, when the event names its own.
 SUBSCRIPTION_KEY = "subscription_id"
@@ -49,7 +49,8 @@ class Target:
     """False for a subscription started moments ago that its workflow has not stored yet."""
 
 
-Resolver = Callable[[str], Target]
+Resolver = Callable[[Sequence[str]], dict[str, Target]]
+"""The targets of the named subscriptions (an unknown one is left out)."""
 
 
 class Rejection(BaseModel):
@@ -87,6 +88,11 @@ def _rejection(index: int, raw: Mapping[str, Any], error: BillingError) -> Rejec
     )
 
 
+def _named(raw: Mapping[str, Any], subscription_id: str | None) -> str | None:
+    named = raw.get(SUBSCRIPTION_KEY) or subscription_id
+    return named if isinstance(named, str) else None
+
+
 def check_events(
     events: Sequence[Mapping[str, Any]],
     *,
@@ -94,29 +100,24 @@ def check_events(
     now: datetime,
     subscription_id: str | None = None,
 ) -> CheckedBatch:
-    """Each event checked alone: its subscription (`resolve` raises for an unknown one), then
+    """Each event checked alone: its subscription (of those `resolve` finds), then
     `billing.usage_intake.check_event` and what the ledger can store. `subscription_id` is the
     batch's, for events that name none."""
     batch = CheckedBatch()
-    targets: dict[str, Target | BillingError] = {}
+    targets = resolve(sorted({name for raw in events if (name := _named(raw, subscription_id))}))
     for index, raw in enumerate(events):
         try:
-            fields = dict(raw)
-            named = fields.pop(SUBSCRIPTION_KEY, None) or subscription_id
-            if not isinstance(named, str):
+            named = _named(raw, subscription_id)
+            if named is None:
                 raise MissingSubscriptionError(
                     "subscription_id: give it per event or once for the batch"
                 )
-            if named not in targets:
-                try:
-                    targets[named] = resolve(named)
-                except BillingError as error:
-                    targets[named] = error
-            target = targets[named]
-            if isinstance(target, BillingError):
-                raise target
+            target = targets.get(named)
+            if target is None:
+                raise UnknownSubscriptionError(f"subscription_id: no subscription {named!r}")
             if target.ended:
                 raise SubscriptionEndedError(f"subscription {named!r} has ended")
+            fields = {key: value for key, value in raw.items() if key != SUBSCRIPTION_KEY}
             event = check_event(
                 parse_raw_event(fields),
                 meters=target.meters,
@@ -143,20 +144,21 @@ def _ledger_event(event: UsageEvent, now: datetime) -> UsageEventInput:
 
 def stored_resolver(engine: Engine, *, account_id: str) -> Resolver:
     """Subscriptions of `account_id` from the database (another account's is unknown)."""
-    meters: dict[str, Meter] = {}
 
-    def resolve(subscription_id: str) -> Target:
-        record = owned_subscription(engine, account_id=account_id, subscription_id=subscription_id)
-        if not meters:
-            meters.update(catalog.list_meters(engine, account_id=account_id))
-        version = catalog.get_pricing_version(engine, pricing_version_id=record.pricing_version_id)
-        priced = version.pricing.meter_ids()
-        return Target(
-            subscription_id=record.id,
-            meters={key: meter for key, meter in meters.items() if key in priced},
-            started_at=record.started_at,
-            ended=record.status == "canceled",
+    def resolve(subscription_ids: Sequence[str]) -> dict[str, Target]:
+        found, versions, meters = catalog.account_subscriptions(
+            engine, account_id=account_id, subscription_ids=subscription_ids
         )
+        targets: dict[str, Target] = {}
+        for record in found.values():
+            priced = versions[record.pricing_version_id].pricing.meter_ids()
+            targets[record.id] = Target(
+                subscription_id=record.id,
+                meters={key: meter for key, meter in meters.items() if key in priced},
+                started_at=record.started_at,
+                ended=record.status == "canceled",
+            )
+        return targets
 
     return resolve
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -17,7 +17,6 @@ from billing.contracts.subscription import CancelRequest, PlanChange, UsageBatch
 from billing.invoice import RatedInvoice
 from billing_db import repo_catalog as catalog
 from billing_db import repo_listing
-from billing_db.errors import UnknownSubscriptionError
 from billing_db.records import SubscriptionRecord
 from billing_service import client as billing
 from billing_service.api.context import Caller
@@ -174,10 +173,10 @@ async def _batch_target(caller: Caller, subscription_id: str) -> usage.Target:
     """The batch's own subscription; unknown or another account's is 404 for the request. One
     started moments ago and not yet stored by its workflow is a target `stored=False`."""
     resolve = usage.stored_resolver(caller.engine, account_id=caller.account_id)
-    try:
-        return await blocking(resolve, subscription_id)
-    except UnknownSubscriptionError:
-        started = await _owned(caller, subscription_id)
+    stored = (await blocking(resolve, [subscription_id])).get(subscription_id)
+    if stored is not None:
+        return stored
+    started = await _owned(caller, subscription_id)
     meters = await blocking(catalog.list_meters, caller.engine, account_id=caller.account_id)
     priced = started.pricing.meter_ids()
     return usage.Target(
@@ -202,8 +201,8 @@ async def record_usage(caller: CallerDep, request: UsageIn) -> usage.IntakeResul
     if request.subscription_id is not None:
         own = await _batch_target(caller, request.subscription_id)
 
-        def resolve(subscription_id: str) -> usage.Target:
-            return own if subscription_id == own.subscription_id else stored(subscription_id)
+        def resolve(subscription_ids: Sequence[str]) -> dict[str, usage.Target]:
+            return {**stored(subscription_ids), own.subscription_id: own}
 
     batch = await blocking(
         usage.check_events,
