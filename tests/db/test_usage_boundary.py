@@ -19,6 +19,8 @@ from decimal import Decimal
 from sqlalchemy import Engine, func, select
 
 from billing_db import repo_usage
+from billing_db.engine import make_engine, transaction
+from billing_db.repo_catalog import read_subscription
 from billing_db.repo_invoices import create_invoice
 from billing_db.tables import usage_events
 
@@ -105,3 +107,33 @@ def test_usage_ingested_while_its_period_is_invoiced_counts_exactly_once(engine:
     assert october_late.billed_quantity == counted
     assert october_late.new_quantity == total == len(sent)  # the rest is late: none lost
     assert october_late.new_quantity - october_late.billed_quantity > 0
+
+
+def test_an_ingest_waits_while_an_invoice_reads_its_watermark(fresh_postgresql_url: str) -> None:
+    """The mechanism itself, deterministically (PostgreSQL's row locks): while an invoicer holds
+    the subscription's update lock, `ingest_usage` waits; its rows then get ids above the
+    watermark the invoicer read."""
+    engine = make_engine(fresh_postgresql_url)
+    try:
+        sub = make_scenario(engine).subscription_id
+        done = threading.Event()
+
+        def ingest() -> None:
+            repo_usage.ingest_usage(
+                engine, [(sub, event("late", 1))], received_at=datetime.now(UTC)
+            )
+            done.set()
+
+        with transaction(engine) as connection:
+            read_subscription(connection, sub, lock="update")
+            watermark = int(connection.execute(select(func.max(usage_events.c.id))).scalar() or 0)
+            writer = threading.Thread(target=ingest)
+            writer.start()
+            assert not done.wait(1.0), "the ingest did not wait for the invoicer's lock"
+        writer.join(timeout=30)
+        assert done.is_set()
+        with engine.connect() as connection:
+            [row_id] = connection.execute(select(usage_events.c.id)).scalars().all()
+        assert row_id > watermark
+    finally:
+        engine.dispose()
