@@ -13,7 +13,14 @@ from typing import Any
 
 from billing.catalog import Meter
 from billing.contracts.subscription import MAX_EVENTS_PER_BATCH, UsageEvent
-from billing.errors import InvalidUsageError
+from billing.errors import (
+    ExpiredTimestampError,
+    FutureTimestampError,
+    InvalidUsageError,
+    NegativeQuantityError,
+    TimestampBeforeStartError,
+    UnpricedUsageMeterError,
+)
 from billing.money import format_decimal
 from billing.validation import describe_validation_error
 
@@ -30,29 +37,30 @@ def check_event(
     started_at: datetime,
     now: datetime,
 ) -> UsageEvent:
-    """Return the event with its timestamp resolved, or raise `InvalidUsageError` saying why."""
+    """Return the event with its timestamp resolved, or raise an `InvalidUsageError` subclass
+    saying why (its class is the reason's stable code)."""
     if event.meter_id not in meters:
         known = ", ".join(sorted(meters)) or "none"
-        raise InvalidUsageError(
+        raise UnpricedUsageMeterError(
             f"unknown meter {event.meter_id!r} for this subscription (known: {known})"
         )
     if event.quantity < 0:
-        raise InvalidUsageError(
+        raise NegativeQuantityError(
             f"quantity must not be negative (got {format_decimal(event.quantity)})"
         )
     timestamp = event.timestamp or now
     if timestamp > now + MAX_CLOCK_SKEW:
-        raise InvalidUsageError(
+        raise FutureTimestampError(
             f"timestamp {timestamp.isoformat()} is in the future (more than "
             f"{int(MAX_CLOCK_SKEW.total_seconds() // 60)} minutes ahead of {now.isoformat()})"
         )
     if timestamp < started_at:
-        raise InvalidUsageError(
+        raise TimestampBeforeStartError(
             f"timestamp {timestamp.isoformat()} is before the subscription started "
             f"({started_at.isoformat()})"
         )
     if timestamp < now - MAX_EVENT_AGE:
-        raise InvalidUsageError(
+        raise ExpiredTimestampError(
             f"timestamp {timestamp.isoformat()} is older than the accepted window of "
             f"{MAX_EVENT_AGE.days} days"
         )

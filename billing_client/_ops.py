@@ -17,8 +17,9 @@ from urllib.parse import quote
 
 from pydantic import TypeAdapter
 
+from billing.contracts.subscription import UsageIntakeResult
 from billing_client._http import AsyncTransport, Call, SyncTransport
-from billing_service.api.models import Page, UsageOut
+from billing_service.api.models import Page
 
 T = TypeVar("T")
 Transport = TypeVar("Transport", bound=SyncTransport | AsyncTransport)
@@ -160,8 +161,12 @@ def batches(events: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return [events[start : start + size] for start in range(0, max(len(events), 1), size)]
 
 
-def _total(answers: Sequence[UsageOut]) -> UsageOut:
-    return answers[-1].model_copy(update={"events": sum(answer.events for answer in answers)})
+def _total(answers: Sequence[UsageIntakeResult], size: int) -> UsageIntakeResult:
+    """The batches' answers as one, rejections indexed in the whole list of events."""
+    total = UsageIntakeResult()
+    for number, answer in enumerate(answers):
+        total = total.plus(answer, shift=number * size)
+    return total
 
 
 class RecordUsageOp:
@@ -170,14 +175,16 @@ class RecordUsageOp:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self.adapter = TypeAdapter(UsageOut)
+        self.adapter = TypeAdapter(UsageIntakeResult)
 
     @overload
-    def __get__(self, obj: Resource[SyncTransport], owner: object) -> Callable[..., UsageOut]: ...
+    def __get__(
+        self, obj: Resource[SyncTransport], owner: object
+    ) -> Callable[..., UsageIntakeResult]: ...
     @overload
     def __get__(
         self, obj: Resource[AsyncTransport], owner: object
-    ) -> Callable[..., Awaitable[UsageOut]]: ...
+    ) -> Callable[..., Awaitable[UsageIntakeResult]]: ...
     def __get__(self, obj: Resource[Any], owner: object) -> Callable[..., Any]:
         transport = obj._transport
 
@@ -188,19 +195,18 @@ class RecordUsageOp:
             ]
             return [Call("POST", "/usage/events", body=b) for b in body]
 
-        def sync(*, subscription_id: str, events: Sequence[Any]) -> UsageOut:
-            return _total(
-                [
-                    self.adapter.validate_python(transport.send(c))
-                    for c in calls(subscription_id, events)
-                ]
-            )
+        def sync(*, subscription_id: str, events: Sequence[Any]) -> UsageIntakeResult:
+            answers = [
+                self.adapter.validate_python(transport.send(c))
+                for c in calls(subscription_id, events)
+            ]
+            return _total(answers, self.size)
 
-        async def run(*, subscription_id: str, events: Sequence[Any]) -> UsageOut:
+        async def run(*, subscription_id: str, events: Sequence[Any]) -> UsageIntakeResult:
             answers = [
                 self.adapter.validate_python(await transport.send(c))
                 for c in calls(subscription_id, events)
             ]
-            return _total(answers)
+            return _total(answers, self.size)
 
         return sync if isinstance(transport, SyncTransport) else run

@@ -92,6 +92,15 @@ class SubscriptionRecord(Record):
     created_at: datetime
 
 
+class NewUsageRow(Record):
+    """A usage row a batch intake stored (not a duplicate): what the workflow is told about."""
+
+    id: int
+    subscription_id: str
+    meter_id: str
+    quantity: DecimalValue
+
+
 class UsageEventInput(Record):
     """One usage event to record. The quantity is checked by `record_usage` (finite, not
     negative, at most 6 decimal places), so that a bad event gets a domain error naming it."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -586,6 +586,28 @@ def create_subscription(
 def get_subscription(engine: Engine, *, subscription_id: str) -> SubscriptionRecord:
     with transaction(engine, write=False) as connection:
         return read_subscription(connection, subscription_id)
+
+
+def account_subscriptions(
+    engine: Engine, *, account_id: str, subscription_ids: Iterable[str]
+) -> tuple[dict[str, SubscriptionRecord], dict[int, PricingVersionRecord], dict[str, Meter]]:
+    """The account's subscriptions among `subscription_ids` (another account's are left out),
+    their pricing versions and the account's meters: what a usage batch is checked against,
+    in three queries whatever the number of subscriptions."""
+    wanted = sorted(set(subscription_ids))
+    with transaction(engine, write=False) as connection:
+        rows = connection.execute(
+            select(subscriptions).where(
+                subscriptions.c.id.in_(wanted), subscriptions.c.account_id == account_id
+            )
+        ).mappings()
+        found = {record.id: record for record in map(_subscription, rows)}
+        version_ids = sorted({record.pricing_version_id for record in found.values()})
+        versions = connection.execute(
+            select(pricing_versions).where(pricing_versions.c.id.in_(version_ids))
+        ).mappings()
+        meters = read_meters(connection, account_id) if found else {}
+        return found, {row["id"]: _pricing_version(row) for row in versions}, meters
 
 
 def set_subscription_status(

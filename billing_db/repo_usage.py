@@ -48,7 +48,7 @@ from billing_db.errors import (
     QuantityOverflowError,
     UnpricedMeterError,
 )
-from billing_db.records import PeriodUsage, UsageEventInput, UsageRecorded
+from billing_db.records import NewUsageRow, PeriodUsage, UsageEventInput, UsageRecorded
 from billing_db.repo_catalog import read_pricing_version, read_subscription
 from billing_db.repo_common import check_aware, utcnow
 from billing_db.tables import invoices, usage_events
@@ -61,56 +61,102 @@ MAX_EVENT_ID_LENGTH = 255
 Billed = Literal["any", "unbilled", "billed"]
 
 
+def check_storable(event: UsageEventInput, *, index: int) -> None:
+    """Refuse (`InvalidUsageEventError`) what the ledger cannot store: a bad event id, a negative
+    quantity, more than 6 decimal places."""
+    if not event.event_id or len(event.event_id) > MAX_EVENT_ID_LENGTH:
+        raise InvalidUsageEventError(
+            f"event_id: 1 to {MAX_EVENT_ID_LENGTH} characters",
+            index=index,
+            event_id=event.event_id,
+        )
+    if event.quantity < 0:
+        raise InvalidUsageEventError(
+            f"quantity: must not be negative, got {format_decimal(event.quantity)}",
+            index=index,
+            event_id=event.event_id,
+        )
+    try:
+        check_decimal6(event.quantity, field="quantity")
+    except BillingError as error:
+        raise InvalidUsageEventError(str(error), index=index, event_id=event.event_id) from None
+
+
+def _row(subscription_id: str, event: UsageEventInput, received_at: datetime) -> dict[str, Any]:
+    return {
+        "subscription_id": subscription_id,
+        "event_id": event.event_id,
+        "meter_id": event.meter_id,
+        "quantity": event.quantity,
+        "timestamp": event.timestamp,
+        "received_at": received_at,
+        "properties": event.properties or None,
+    }
+
+
 def _checked_rows(
     events: Sequence[UsageEventInput], subscription_id: str, received_at: datetime
 ) -> list[dict[str, Any]]:
     """Validate every event (nothing is written when one fails); drop repeats in the batch."""
     rows: dict[str, dict[str, Any]] = {}
     for index, event in enumerate(events):
-        if not event.event_id or len(event.event_id) > MAX_EVENT_ID_LENGTH:
-            raise InvalidUsageEventError(
-                f"event_id: 1 to {MAX_EVENT_ID_LENGTH} characters",
-                index=index,
-                event_id=event.event_id,
-            )
-        if event.quantity < 0:
-            raise InvalidUsageEventError(
-                f"quantity: must not be negative, got {format_decimal(event.quantity)}",
-                index=index,
-                event_id=event.event_id,
-            )
-        try:
-            check_decimal6(event.quantity, field="quantity")
-        except BillingError as error:
-            raise InvalidUsageEventError(str(error), index=index, event_id=event.event_id) from None
-        rows.setdefault(
-            event.event_id,
-            {
-                "subscription_id": subscription_id,
-                "event_id": event.event_id,
-                "meter_id": event.meter_id,
-                "quantity": event.quantity,
-                "timestamp": event.timestamp,
-                "received_at": received_at,
-                "properties": event.properties or None,
-            },
-        )
+        check_storable(event, index=index)
+        rows.setdefault(event.event_id, _row(subscription_id, event, received_at))
     return list(rows.values())
 
 
 def _insert_ignoring_duplicates(connection: Connection, rows: list[dict[str, Any]]) -> int:
     """INSERT ... ON CONFLICT (subscription_id, event_id) DO NOTHING; how many were new."""
+    return len(_inserted(connection, rows))
+
+
+def _inserted(connection: Connection, rows: list[dict[str, Any]]) -> list[NewUsageRow]:
+    """INSERT ... ON CONFLICT (subscription_id, event_id) DO NOTHING, one multi-row statement
+    per `INSERT_CHUNK` rows; the rows that were new."""
     insert = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    columns = usage_events.c
     statement = (
         insert(usage_events)
         .on_conflict_do_nothing(index_elements=["subscription_id", "event_id"])
-        .returning(usage_events.c.id)
+        .returning(columns.id, columns.subscription_id, columns.meter_id, columns.quantity)
     )
-    new = 0
+    new: list[NewUsageRow] = []
     for start in range(0, len(rows), INSERT_CHUNK):
         chunk = rows[start : start + INSERT_CHUNK]
-        new += len(connection.execute(statement, chunk).all())
+        new.extend(
+            NewUsageRow(
+                id=row[0], subscription_id=row[1], meter_id=row[2], quantity=Decimal(row[3])
+            )
+            for row in connection.execute(statement, chunk)
+        )
     return new
+
+
+def ingest_usage(
+    engine: Engine,
+    events: Sequence[tuple[str, UsageEventInput]],
+    *,
+    received_at: datetime,
+) -> list[NewUsageRow]:
+    """Commit checked `(subscription_id, event)` pairs of any subscriptions in one transaction,
+    ignoring every `(subscription_id, event_id)` already stored or repeated; the new rows.
+
+    Takes the same share lock on each subscription as `record_usage` (in id order, so two
+    batches never deadlock), so the invoice watermark of `period_usage` covers these rows
+    exactly as it covers the workflow's: a row is committed below the watermark an invoice
+    records (and billed by it) or gets a higher id (and is late usage of the next invoice).
+    The caller has checked the events (`billing.usage_intake`, `check_storable`).
+    """
+    received = check_aware(received_at, field="received_at")
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for subscription_id, event in events:
+        rows.setdefault((subscription_id, event.event_id), _row(subscription_id, event, received))
+    if not rows:
+        return []
+    with transaction(engine) as connection:
+        for subscription_id in sorted({key[0] for key in rows}):
+            read_subscription(connection, subscription_id, lock="share")
+        return _inserted(connection, list(rows.values()))
 
 
 def record_usage(
@@ -379,6 +425,8 @@ __all__ = [
     "INSERT_CHUNK",
     "aggregate_in",
     "aggregate_usage",
+    "check_storable",
+    "ingest_usage",
     "period_usage",
     "priced_meters",
     "record_usage",

@@ -136,6 +136,36 @@ class RejectedEvent(Payload):
     received_at: UtcDatetime
 
 
+class UsageRejection(Payload):
+    """One event of a usage batch that was not accepted: its place, its code and the reason."""
+
+    index: int
+    event_id: str | None
+    code: str
+    reason: str
+
+
+class UsageIntakeResult(Payload):
+    """What a usage batch did: committed, already held (a success, counted once), rejected."""
+
+    accepted: int = 0
+    """Events committed by this batch."""
+    duplicates: int = 0
+    """Valid events already in the ledger (or repeated in the batch)."""
+    rejected: list[UsageRejection] = Field(default_factory=list)
+
+    def plus(self, later: UsageIntakeResult, *, shift: int = 0) -> UsageIntakeResult:
+        """Both batches' totals; `later`'s rejections placed `shift` events further on."""
+        return UsageIntakeResult(
+            accepted=self.accepted + later.accepted,
+            duplicates=self.duplicates + later.duplicates,
+            rejected=[
+                *self.rejected,
+                *(r.model_copy(update={"index": r.index + shift}) for r in later.rejected),
+            ],
+        )
+
+
 class MeterUsage(Payload):
     """Running usage of one meter in the current period, as accepted so far.
 

@@ -13,7 +13,6 @@ from billing.contracts.subscription import (
     MAX_EVENTS_PER_BATCH,
     Id,
     SubscriptionStatusView,
-    UsageEvent,
 )
 from billing.money import Amount, DecimalValue, PositiveDecimal
 from billing.periods import Period
@@ -167,15 +166,16 @@ class Accepted(BaseModel):
 
 
 class UsageIn(Request):
-    subscription_id: Id
-    events: list[UsageEvent] = Field(min_length=1, max_length=MAX_EVENTS_PER_BATCH)
-
-
-class UsageOut(BaseModel):
-    subscription_id: str
-    livemode: bool
-    events: int
-    """How many events were forwarded to the subscription's workflow."""
+    subscription_id: Id | None = None
+    """The subscription of every event that names none."""
+    events: list[dict[str, Any]] = Field(
+        min_length=1,
+        max_length=MAX_EVENTS_PER_BATCH,
+        description=(
+            "1-1,000 events `{event_id, meter_id, quantity, timestamp?, properties?, "
+            "subscription_id?}`, each checked alone: a bad one is rejected with its reason"
+        ),
+    )
 
 
 class InvoiceLineOut(BaseModel):

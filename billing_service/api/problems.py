@@ -23,7 +23,7 @@ from temporalio.client import WorkflowQueryFailedError, WorkflowUpdateFailedErro
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from billing.errors import BillingError
+from billing.errors import BillingError, error_code
 from billing.validation import describe_errors, describe_validation_error, format_location
 from billing_db.errors import ConflictError, IllegalStatusTransitionError, NotFoundError
 from billing_service.api.context import UnauthenticatedError
@@ -73,12 +73,6 @@ _TITLES = {
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
-
-
-def error_code(exc: BaseException) -> str:
-    """`UnknownCustomerError` -> `unknown_customer`."""
-    name = type(exc).__name__.removesuffix("Error")
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 def problem(

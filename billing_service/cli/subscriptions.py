@@ -41,6 +41,7 @@ from billing_service.cli.common import (
     run_async,
     with_env,
 )
+from billing_service.cli.usage_import import import_usage
 from billing_service.services import subscriptions as services
 
 FILE = click.Path(dir_okay=False, path_type=Path)
@@ -288,7 +289,10 @@ async def send_batches(
 
 @click.group("usage", cls=Group)
 def usage() -> None:
-    """Usage events, sent to the subscription's workflow in batches."""
+    """Usage events: recorded through the subscription's workflow, or imported into the ledger."""
+
+
+usage.add_command(import_usage)
 
 
 @usage.command("record")

@@ -7,7 +7,7 @@ starts, so a typo or another account's id is refused at the edge.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,9 +18,8 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from billing.catalog import Pricing
-from billing.contracts.subscription import PlanChange, SubscriptionInput, UsageEvent
+from billing.contracts.subscription import PlanChange, SubscriptionInput
 from billing.errors import InvalidConfigurationError
-from billing.usage_intake import check_batch
 from billing.validation import parse
 from billing_db import repo_catalog as catalog
 from billing_db.errors import (
@@ -152,20 +151,6 @@ async def owned(client: Client, engine: Engine, *, account_id: str, subscription
         version_id = started.pricing_version_id or 0
         pricing = catalog.get_pricing_version(engine, pricing_version_id=version_id).pricing
     return Owned(subscription_id, pricing, started.start_at or at)
-
-
-def check_usage(
-    engine: Engine, subscription: Owned, *, account_id: str, events: Sequence[UsageEvent]
-) -> list[UsageEvent]:
-    """The events, refused whole at the edge by the rules the workflow's `submit_usage` applies
-    (unknown meter, negative quantity, timestamp in the future or out of the window, repeats)."""
-    meters = catalog.list_meters(engine, account_id=account_id)
-    priced = {
-        key: meter for key, meter in meters.items() if key in subscription.pricing.meter_ids()
-    }
-    return check_batch(
-        events, meters=priced, started_at=subscription.started_at, now=datetime.now(UTC)
-    )
 
 
 def check_plan_change(engine: Engine, change: PlanChange, *, account_id: str) -> None:

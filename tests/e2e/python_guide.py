@@ -69,7 +69,7 @@ async def start_the_guide(client: AsyncBilling, run: str) -> SubscriptionStarted
             for week, gigabytes in enumerate(USAGE_GB)
         ],
     )
-    assert (usage.events, sum(USAGE_GB)) == (4, 350)
+    assert (usage.accepted, usage.rejected, sum(USAGE_GB)) == (4, [], 350)
     return subscription
 
 

@@ -134,15 +134,21 @@ def test_gets_carry_no_key_and_iteration_walks_every_page() -> None:
     assert dict(script.requests[1].url.params) == {"limit": "2", "starting_after": "b"}
 
 
+def bad(index: int) -> dict[str, Any]:
+    """A rejection as the API words it, at `index` of its own batch."""
+    return {"index": index, "event_id": f"e{index}", "code": "negative_quantity", "reason": "<0"}
+
+
 async def test_async_usage_is_recorded_in_batches_of_a_thousand() -> None:
     script = Script(
-        (202, {"subscription_id": "s", "livemode": False, "events": 1000}),
-        (202, {"subscription_id": "s", "livemode": False, "events": 500}),
+        (200, {"accepted": 999, "duplicates": 1, "rejected": []}),
+        (200, {"accepted": 498, "duplicates": 0, "rejected": [bad(7), bad(9)]}),
     )
     http = httpx.AsyncClient(base_url="http://api.test", transport=httpx.MockTransport(script))
     async with AsyncBilling(api_key="pk_test_x", http_client=http) as client:
         events = [{"event_id": f"e{i}", "meter_id": "m", "quantity": 1} for i in range(1500)]
         usage = await client.billing.usage.record(subscription_id="s", events=events)
-    assert usage.events == 1500
+    assert (usage.accepted, usage.duplicates) == (1497, 1)
+    assert [rejection.index for rejection in usage.rejected] == [1007, 1009]
     assert [len(json.loads(r.content)["events"]) for r in script.requests] == [1000, 500]
     assert len(set(script.keys())) == 2

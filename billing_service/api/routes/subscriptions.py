@@ -6,14 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from fastapi import APIRouter
 
 from billing.contracts.common import subscription_workflow_id
-from billing.contracts.subscription import CancelRequest, PlanChange, UsageBatch
+from billing.contracts.subscription import (
+    CancelRequest,
+    PlanChange,
+    UsageBatch,
+    UsageIntakeResult,
+)
 from billing.invoice import RatedInvoice
+from billing_db import repo_catalog as catalog
 from billing_db import repo_listing
 from billing_db.records import SubscriptionRecord
 from billing_service import client as billing
@@ -28,7 +35,6 @@ from billing_service.api.models import (
     SubscriptionStarted,
     SubscriptionSummary,
     UsageIn,
-    UsageOut,
 )
 from billing_service.api.problems import QueryTimeoutError
 from billing_service.api.routes.common import (
@@ -40,6 +46,7 @@ from billing_service.api.routes.common import (
     page_of,
 )
 from billing_service.services import subscriptions as services
+from billing_service.services import usage
 
 router = APIRouter(prefix="/v1/billing", responses=RESPONSES)
 T = TypeVar("T")
@@ -167,25 +174,53 @@ async def change_plan(caller: CallerDep, subscription_id: str, request: PlanChan
     return Accepted(id=subscription_id, livemode=caller.livemode, requested="change_plan")
 
 
-@router.post("/usage/events", status_code=202, tags=["usage"])
-async def record_usage(caller: CallerDep, request: UsageIn) -> UsageOut:
-    """Up to 1,000 events for one subscription, checked here by the rules of the workflow's
-    `submit_usage` (a bad batch is refused whole, nothing is sent), then forwarded to its
-    `record_usage` signal: accepted even before the workflow has run; `event_id` makes a repeat
-    count once."""
-    subscription = await _owned(caller, request.subscription_id)
-    events = await blocking(
-        services.check_usage,
-        caller.engine,
-        subscription,
-        account_id=caller.account_id,
-        events=request.events,
+async def _batch_target(caller: Caller, subscription_id: str) -> usage.Target:
+    """The batch's own subscription; unknown or another account's is 404 for the request. One
+    started moments ago and not yet stored by its workflow is a target `stored=False`."""
+    resolve = usage.stored_resolver(caller.engine, account_id=caller.account_id)
+    stored = (await blocking(resolve, [subscription_id])).get(subscription_id)
+    if stored is not None:
+        return stored
+    started = await _owned(caller, subscription_id)
+    meters = await blocking(catalog.list_meters, caller.engine, account_id=caller.account_id)
+    priced = started.pricing.meter_ids()
+    return usage.Target(
+        subscription_id=subscription_id,
+        meters={key: meter for key, meter in meters.items() if key in priced},
+        started_at=started.started_at,
+        stored=False,
     )
-    await billing.send_usage(
-        await caller.client(), request.subscription_id, UsageBatch(events=events)
-    )
-    return UsageOut(
+
+
+@router.post("/usage/events", tags=["usage"])
+async def record_usage(caller: CallerDep, request: UsageIn) -> UsageIntakeResult:
+    """Up to 1,000 events, of one subscription (`subscription_id` given once) or several (per
+    event), each checked alone (subscription, meter, quantity, timestamp window): every valid
+    event is committed to the usage ledger before the answer; `event_id` makes a repeat, by any
+    path, count once (a duplicate is a success). Events of a subscription started moments ago,
+    not yet stored by its workflow, go to its `record_usage` signal (durable in its history,
+    recorded in the same ledger with the same key)."""
+    now = datetime.now(UTC)
+    stored = usage.stored_resolver(caller.engine, account_id=caller.account_id)
+    resolve = stored
+    if request.subscription_id is not None:
+        own = await _batch_target(caller, request.subscription_id)
+
+        def resolve(subscription_ids: Sequence[str]) -> dict[str, usage.Target]:
+            return {**stored(subscription_ids), own.subscription_id: own}
+
+    batch = await blocking(
+        usage.check_events,
+        request.events,
+        resolve=resolve,
+        now=now,
         subscription_id=request.subscription_id,
-        livemode=caller.livemode,
-        events=len(request.events),
     )
+    result, _new = await blocking(usage.commit, caller.engine, batch, received_at=now)
+    forwarded = [event for target, event in batch.valid if not target.stored]
+    if forwarded and request.subscription_id is not None:
+        await billing.send_usage(
+            await caller.client(), request.subscription_id, UsageBatch(events=forwarded)
+        )
+        result = result.model_copy(update={"accepted": result.accepted + len(forwarded)})
+    return result

@@ -26,9 +26,8 @@ import type {
   SubscriptionOut,
   SubscriptionStarted,
   SubscriptionSummary,
-  UsageEvent,
   UsageIn,
-  UsageOut,
+  UsageIntakeResult,
   VoidIn,
   WebhookEndpointIn,
   WebhookEndpointOut,
@@ -152,14 +151,20 @@ export class Usage extends Resource {
    * Records any number of events, sent in batches of at most 1,000 (each its own request and
    * idempotency key, so a retried batch counts once). Events are de-duplicated by `event_id`.
    */
-  async record(params: UsageIn): Promise<UsageOut> {
-    const events: UsageEvent[] = params.events;
-    let total: UsageOut | undefined;
-    for (let start = 0; start < events.length || total === undefined; start += USAGE_BATCH) {
+  async record(params: UsageIn): Promise<UsageIntakeResult> {
+    const events = params.events;
+    const total: UsageIntakeResult = { accepted: 0, duplicates: 0, rejected: [] };
+    for (let start = 0; start < events.length || start === 0; start += USAGE_BATCH) {
       const batch = events.slice(start, start + USAGE_BATCH);
-      const body = { subscription_id: params.subscription_id, events: batch };
-      const answer = await this.http.request<UsageOut>("POST", "/usage/events", { body });
-      total = total === undefined ? answer : { ...answer, events: total.events + answer.events };
+      const body = { ...params, events: batch };
+      const answer = await this.http.request<UsageIntakeResult>("POST", "/usage/events", { body });
+      total.accepted = (total.accepted ?? 0) + (answer.accepted ?? 0);
+      total.duplicates = (total.duplicates ?? 0) + (answer.duplicates ?? 0);
+      // Each batch numbers its rejections from 0: placed in the whole list of events.
+      total.rejected = [
+        ...(total.rejected ?? []),
+        ...(answer.rejected ?? []).map((rejection) => ({ ...rejection, index: rejection.index + start })),
+      ];
     }
     return total;
   }

@@ -396,26 +396,28 @@ export interface TieredUsageComponent {
   type?: "usage";
 }
 
-/**
- * One metered event. `event_id` is the idempotency key within the subscription.
- */
-export interface UsageEvent {
-  event_id: string;
-  meter_id: string;
-  properties?: Record<string, string | number | boolean | null>;
-  quantity: string | number;
-  timestamp?: string | null;
-}
-
 export interface UsageIn {
-  events: Array<UsageEvent>;
-  subscription_id: string;
+  events: Array<Record<string, unknown>>;
+  subscription_id?: string | null;
 }
 
-export interface UsageOut {
-  events: number;
-  livemode: boolean;
-  subscription_id: string;
+/**
+ * What a usage batch did: committed, already held (a success, counted once), rejected.
+ */
+export interface UsageIntakeResult {
+  accepted?: number;
+  duplicates?: number;
+  rejected?: Array<UsageRejection>;
+}
+
+/**
+ * One event of a usage batch that was not accepted: its place, its code and the reason.
+ */
+export interface UsageRejection {
+  code: string;
+  event_id: string | null;
+  index: number;
+  reason: string;
 }
 
 export interface VoidIn {

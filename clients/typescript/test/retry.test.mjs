@@ -93,8 +93,8 @@ test("for await walks every page with starting_after", async () => {
 
 test("usage is recorded in batches of 1,000", async () => {
   const { client, seen, close } = await serve([
-    [202, { subscription_id: "s", livemode: false, events: 1000 }],
-    [202, { subscription_id: "s", livemode: false, events: 500 }],
+    [200, { accepted: 999, duplicates: 1, rejected: [] }],
+    [200, { accepted: 499, duplicates: 0, rejected: [{ index: 7, event_id: "e1007", code: "negative_quantity", reason: "<0" }] }],
   ]);
   const events = Array.from({ length: 1500 }, (_, i) => ({ event_id: `e${i}`, meter_id: "m", quantity: 1 }));
   let usage;
@@ -103,6 +103,7 @@ test("usage is recorded in batches of 1,000", async () => {
   } finally {
     await close();
   }
-  assert.equal(usage.events, 1500);
+  assert.deepEqual([usage.accepted, usage.duplicates], [1498, 1]);
+  assert.deepEqual(usage.rejected.map((rejection) => rejection.index), [1007]);
   assert.deepEqual(seen.map((request) => JSON.parse(request.body).events.length), [1000, 500]);
 });

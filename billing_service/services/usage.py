@@ -1,0 +1,180 @@
+"""Batch usage intake: check each event by the core's rules, commit the valid ones to the usage
+ledger in one statement, say what was accepted, repeated and rejected.
+
+The one service behind `POST /v1/billing/usage/events` and `billing usage import`. Accepted
+means committed: the ledger (one row per subscription and event id) is what invoices aggregate,
+so an event sent again, by this path or by the workflow's `record_usage` signal or
+`submit_usage` update, counts once. One bad event is rejected with its code and reason; the
+rest of its batch still counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine
+
+from billing.catalog import Meter
+from billing.contracts.subscription import UsageEvent, UsageIntakeResult, UsageRejection
+from billing.errors import (
+    BillingError,
+    MissingSubscriptionError,
+    SubscriptionEndedError,
+    error_code,
+)
+from billing.usage_intake import check_event, parse_raw_event
+from billing_db import repo_catalog as catalog
+from billing_db import repo_usage
+from billing_db.errors import UnknownSubscriptionError
+from billing_db.records import NewUsageRow, UsageEventInput
+
+#: The key of an event's subscription, when the event names its own.
+SUBSCRIPTION_KEY = "subscription_id"
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a subscription's events are checked against."""
+
+    subscription_id: str
+    meters: Mapping[str, Meter]
+    """The meters its plan prices."""
+    started_at: datetime
+    ended: bool = False
+    stored: bool = True
+    """False for a subscription started moments ago that its workflow has not stored yet."""
+
+
+Resolver = Callable[[Sequence[str]], dict[str, Target]]
+"""The targets of the named subscriptions (an unknown one is left out)."""
+
+
+@dataclass
+class CheckedBatch:
+    """A batch after the checks: valid events by target, in batch order, and the rejected."""
+
+    valid: list[tuple[Target, UsageEvent]] = field(default_factory=list)
+    rejected: list[UsageRejection] = field(default_factory=list)
+
+
+def _rejection(index: int, raw: Mapping[str, Any], error: BillingError) -> UsageRejection:
+    event_id = raw.get("event_id")
+    return UsageRejection(
+        index=index,
+        event_id=event_id if isinstance(event_id, str) else None,
+        code=error_code(error),
+        reason=str(error),
+    )
+
+
+def _named(raw: Mapping[str, Any], subscription_id: str | None) -> str | None:
+    named = raw.get(SUBSCRIPTION_KEY) or subscription_id
+    return named if isinstance(named, str) else None
+
+
+def check_events(
+    events: Sequence[Mapping[str, Any]],
+    *,
+    resolve: Resolver,
+    now: datetime,
+    subscription_id: str | None = None,
+) -> CheckedBatch:
+    """Each event checked alone: its subscription (of those `resolve` finds), then
+    `billing.usage_intake.check_event` and what the ledger can store. `subscription_id` is the
+    batch's, for events that name none."""
+    batch = CheckedBatch()
+    targets = resolve(sorted({name for raw in events if (name := _named(raw, subscription_id))}))
+    for index, raw in enumerate(events):
+        try:
+            named = _named(raw, subscription_id)
+            if named is None:
+                raise MissingSubscriptionError(
+                    "subscription_id: give it per event or once for the batch"
+                )
+            target = targets.get(named)
+            if target is None:
+                raise UnknownSubscriptionError(f"subscription_id: no subscription {named!r}")
+            if target.ended:
+                raise SubscriptionEndedError(f"subscription {named!r} has ended")
+            fields = {key: value for key, value in raw.items() if key != SUBSCRIPTION_KEY}
+            event = check_event(
+                parse_raw_event(fields),
+                meters=target.meters,
+                started_at=target.started_at,
+                now=now,
+            )
+            repo_usage.check_storable(_ledger_event(event, now), index=index)
+        except BillingError as error:
+            batch.rejected.append(_rejection(index, raw, error))
+            continue
+        batch.valid.append((target, event))
+    return batch
+
+
+def _ledger_event(event: UsageEvent, now: datetime) -> UsageEventInput:
+    return UsageEventInput(
+        event_id=event.event_id,
+        meter_id=event.meter_id,
+        quantity=event.quantity,
+        timestamp=event.timestamp or now,
+        properties=event.properties or None,
+    )
+
+
+def stored_resolver(engine: Engine, *, account_id: str) -> Resolver:
+    """Subscriptions of `account_id` from the database (another account's is unknown)."""
+
+    def resolve(subscription_ids: Sequence[str]) -> dict[str, Target]:
+        found, versions, meters = catalog.account_subscriptions(
+            engine, account_id=account_id, subscription_ids=subscription_ids
+        )
+        targets: dict[str, Target] = {}
+        for record in found.values():
+            priced = versions[record.pricing_version_id].pricing.meter_ids()
+            targets[record.id] = Target(
+                subscription_id=record.id,
+                meters={key: meter for key, meter in meters.items() if key in priced},
+                started_at=record.started_at,
+                ended=record.status == "canceled",
+            )
+        return targets
+
+    return resolve
+
+
+def commit(
+    engine: Engine, batch: CheckedBatch, *, received_at: datetime
+) -> tuple[UsageIntakeResult, list[NewUsageRow]]:
+    """Commit the valid events of stored subscriptions (one transaction, one statement per
+    1,000 rows); the answer and the rows that were new."""
+    events = [
+        (target.subscription_id, _ledger_event(event, received_at))
+        for target, event in batch.valid
+        if target.stored
+    ]
+    new = repo_usage.ingest_usage(engine, events, received_at=received_at)
+    result = UsageIntakeResult(
+        accepted=len(new), duplicates=len(events) - len(new), rejected=batch.rejected
+    )
+    return result, new
+
+
+def ingest(
+    engine: Engine,
+    events: Sequence[Mapping[str, Any]],
+    *,
+    account_id: str,
+    now: datetime,
+    subscription_id: str | None = None,
+) -> tuple[UsageIntakeResult, list[NewUsageRow]]:
+    """Check and commit one batch of stored subscriptions' events."""
+    batch = check_events(
+        events,
+        resolve=stored_resolver(engine, account_id=account_id),
+        now=now,
+        subscription_id=subscription_id,
+    )
+    return commit(engine, batch, received_at=now)
