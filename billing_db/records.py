@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from billing.aggregation import PropertyValue
+from billing.aggregation import PropertyValue, UsageRecord
 from billing.catalog import BillingConfig, Meter, NotificationConfig, Pricing
 from billing.invoice import InvoiceLine, LateUsage
 from billing.money import DecimalValue
@@ -118,6 +118,16 @@ class UsageRecorded(Record):
 
     new: int
     duplicates: int
+
+
+class LedgerRows(Record):
+    """A slice of a subscription's usage rows in id order, and where the ledger stood."""
+
+    rows: list[UsageRecord]
+    up_to_row_id: int
+    """Every matching row with an id up to this one is in `rows` (and none above)."""
+    latest_row_id: int
+    """The highest row id committed when read: above `up_to_row_id`, rows remain."""
 
 
 class PeriodUsage(Record):

@@ -37,6 +37,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import OperationalError
 
+from billing.aggregation import UsageRecord
 from billing.catalog import Meter, Pricing
 from billing.errors import BillingError
 from billing.invoice import LateUsage
@@ -48,7 +49,13 @@ from billing_db.errors import (
     QuantityOverflowError,
     UnpricedMeterError,
 )
-from billing_db.records import NewUsageRow, PeriodUsage, UsageEventInput, UsageRecorded
+from billing_db.records import (
+    LedgerRows,
+    NewUsageRow,
+    PeriodUsage,
+    UsageEventInput,
+    UsageRecorded,
+)
 from billing_db.repo_catalog import read_pricing_version, read_subscription
 from billing_db.repo_common import check_aware, utcnow
 from billing_db.tables import invoices, usage_events
@@ -416,6 +423,61 @@ def period_usage(
     return PeriodUsage(quantities=quantities, late=late, watermark=watermark)
 
 
+#: Rows per ledger read: the workflow asks again while more remain.
+LEDGER_SLICE = 20_000
+
+
+def recorded_since(
+    engine: Engine,
+    *,
+    subscription_id: str,
+    after_row_id: int,
+    since: datetime,
+    limit: int = LEDGER_SLICE,
+) -> LedgerRows:
+    """The subscription's rows with ids above `after_row_id`, in id order, at most `limit`:
+    those timestamped from `since` on, and earlier ones not billed yet (late usage).
+
+    Holds the invoice's lock on the subscription (it waits for every insert in flight), so no
+    row with an id up to `latest_row_id` can commit after this read: a reader that goes on from
+    `up_to_row_id` never skips one."""
+    columns = usage_events.c
+    with transaction(engine, write=False) as connection:
+        read_subscription(connection, subscription_id, lock="update")
+        latest = _watermark(connection)
+        query = (
+            select(
+                columns.id,
+                columns.event_id,
+                columns.meter_id,
+                columns.quantity,
+                columns.timestamp,
+                columns.properties,
+            )
+            .where(
+                columns.subscription_id == subscription_id,
+                columns.id > after_row_id,
+                columns.id <= latest,
+                (columns.timestamp >= since) | columns.invoice_id.is_(None),
+            )
+            .order_by(columns.id)
+            .limit(limit)
+        )
+        found = connection.execute(query).all()
+    rows = [
+        UsageRecord.model_construct(
+            event_id=row.event_id,
+            meter_id=row.meter_id,
+            quantity=Decimal(row.quantity),
+            timestamp=row.timestamp,
+            properties=row.properties or {},
+        )
+        for row in found
+    ]
+    up_to = found[-1].id if len(found) == limit else max(latest, after_row_id)
+    return LedgerRows(rows=rows, up_to_row_id=up_to, latest_row_id=max(latest, after_row_id))
+
+
 def priced_meters(pricing: Pricing, meters: Mapping[str, Meter]) -> dict[str, Meter]:
     """The meters among `meters` that `pricing` charges for."""
     return {meter_id: meters[meter_id] for meter_id in pricing.meter_ids() if meter_id in meters}
@@ -430,4 +492,5 @@ __all__ = [
     "period_usage",
     "priced_meters",
     "record_usage",
+    "recorded_since",
 ]

@@ -69,6 +69,7 @@ def activities(
         subscriptions.register_pricing,
         subscriptions.set_subscription_status,
         usage.record_usage,
+        usage.count_recorded_usage,
         usage.aggregate_period_usage,
         invoices.issue_invoice,
         invoices.approve_invoice,

@@ -32,6 +32,8 @@ with workflow.unsafe.imports_passed_through():
         ApproveInvoiceInput,
         ChangeInvoiceStatusInput,
         IssueInvoiceInput,
+        LedgerCountInput,
+        LedgerUsage,
         PeriodUsageInput,
         PeriodUsageResult,
         RecordPaymentInput,
@@ -115,6 +117,7 @@ SET_SUBSCRIPTION_STATUS = Activity(
     names.SET_SUBSCRIPTION_STATUS, SetSubscriptionStatusInput, type(None)
 )
 STORE_USAGE = Activity(names.STORE_USAGE, RecordUsageInput, RecordUsageResult)
+COUNT_RECORDED_USAGE = Activity(names.COUNT_RECORDED_USAGE, LedgerCountInput, LedgerUsage)
 AGGREGATE_PERIOD_USAGE = Activity(names.AGGREGATE_PERIOD_USAGE, PeriodUsageInput, PeriodUsageResult)
 ISSUE_INVOICE = Activity(names.ISSUE_INVOICE, IssueInvoiceInput, InvoiceSummary)
 ISSUE_DRAFT = Activity(names.ISSUE_DRAFT, ApproveInvoiceInput, InvoiceSummary)

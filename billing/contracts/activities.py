@@ -14,12 +14,14 @@ from billing.catalog import Meter, Pricing
 from billing.contracts.common import InvoiceStatus, Payload, SubscriptionStatus
 from billing.contracts.invoice import PaymentSubmission
 from billing.contracts.subscription import UsageEvent
+from billing.contracts.subscription_state import PeriodUsage
 from billing.invoice import LateUsage, RatedInvoice
 from billing.money import DecimalValue
 from billing.periods import Period, UtcDatetime
 
 PREPARE_SUBSCRIPTION = "prepare_subscription"
 STORE_USAGE = "store_usage_events"
+COUNT_RECORDED_USAGE = "count_recorded_usage"
 AGGREGATE_PERIOD_USAGE = "aggregate_period_usage"
 ISSUE_INVOICE = "issue_invoice"
 ISSUE_DRAFT = "issue_draft_invoice"
@@ -38,12 +40,42 @@ class RecordUsageInput(Payload):
     received_at: UtcDatetime
     """When the workflow flushed this batch, unique per flush: a retry of the same flush
     recognises the rows its earlier attempt wrote as its own, not as duplicates."""
+    count: LedgerCountInput | None = None
+    """Count the ledger's new rows into the running usage once the batch is stored."""
 
 
 class RecordUsageResult(Payload):
     new: int
     duplicate_ids: list[str] = Field(default_factory=list)
     """Ids the database already held: these events count once, from their first arrival."""
+    counted: LedgerUsage | None = None
+    """The ledger's rows new to the workflow (its own and any others'), when it asked."""
+
+
+class LedgerCountInput(Payload):
+    """Count a subscription's usage rows above `after_row_id` into its running usage, in the
+    periods its workflow sees (the rules of `billing.running.by_period`)."""
+
+    subscription_id: str
+    after_row_id: int | None
+    """None: the workflow has counted no row itself (older code): count every row from the
+    current period on and replace the running usage."""
+    meters: dict[str, Meter]
+    period: Period
+    closing_at: UtcDatetime | None
+    invoice_day: int
+    timezone: str
+
+
+class LedgerUsage(Payload):
+    """Running usage of rows above the input's `after_row_id`, up to `up_to_row_id`."""
+
+    up_to_row_id: int
+    latest_row_id: int
+    """The highest row id committed when counted: above `up_to_row_id`, more remain."""
+    periods: list[PeriodUsage] = Field(default_factory=list)
+    late_events: int = 0
+    replace: bool = False
 
 
 class PeriodUsageInput(Payload):

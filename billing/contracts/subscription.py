@@ -136,6 +136,13 @@ class RejectedEvent(Payload):
     received_at: UtcDatetime
 
 
+class LedgerNudge(Payload):
+    """`usage_recorded`: the usage ledger holds rows of this subscription up to this id (sent
+    after a batch intake commits; coalesced, so at most one per subscription per second)."""
+
+    up_to_row_id: int = Field(ge=0)
+
+
 class UsageRejection(Payload):
     """One event of a usage batch that was not accepted: its place, its code and the reason."""
 

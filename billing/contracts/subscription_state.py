@@ -48,6 +48,11 @@ class SubscriptionState(BaseModel):
     usage: dict[str, MeterUsage] = Field(default_factory=dict)
     ahead: list[PeriodUsage] = Field(default_factory=list)
     late_events: int = 0
+    ledger_row_id: int | None = None
+    """The highest usage row id counted in the running usage; None for a run of older code,
+    which counted its own events only (the next count replaces its running usage)."""
+    ledger_nudged_row_id: int = 0
+    """The highest usage row id the ledger is known to hold (`usage_recorded` signals)."""
     thresholds_notified: dict[str, list[int]] = Field(default_factory=dict)
     rejected: list[RejectedEvent] = Field(default_factory=list)
     open_invoices: list[str] = Field(default_factory=list)
@@ -73,6 +78,11 @@ class SubscriptionState(BaseModel):
     @property
     def status_unsaved(self) -> bool:
         return self.status != self.stored_status
+
+    @property
+    def ledger_uncounted(self) -> bool:
+        """The ledger holds rows the running usage has not counted yet."""
+        return self.ledger_row_id is None or self.ledger_nudged_row_id > self.ledger_row_id
 
     @property
     def canceled(self) -> bool:

@@ -38,15 +38,19 @@ Chore = Callable[[], Awaitable[None]]
 class Chores:
     """The duties of one run, over its state and usage intake."""
 
-    def __init__(self, state: SubscriptionState, usage: Intake) -> None:
+    def __init__(self, state: SubscriptionState, usage: Intake, *, ledger: bool) -> None:
         self.state = state
         self.intake = usage
+        self.ledger = ledger
+        """Running usage is counted from the ledger's rows (older runs: their own events)."""
         self._last_flush_at = datetime.min.replace(tzinfo=UTC)
 
     def next_chore(self) -> Chore | None:
         state = self.state
         if self.intake.buffer:
             return self._flush
+        if self.ledger and state.ledger_uncounted:
+            return self._count_ledger
         if state.payments:
             return self._forward_payment
         approvals = [n for n in state.approvals if n in state.drafts_awaiting_approval]
@@ -66,11 +70,32 @@ class Chores:
         self._last_flush_at = received_at
         result = await calls.STORE_USAGE(
             RecordUsageInput(
-                subscription_id=state.plan.subscription_id, events=events, received_at=received_at
+                subscription_id=state.plan.subscription_id,
+                events=events,
+                received_at=received_at,
+                count=intake.ledger_count(state) if self.ledger else None,
             ),
             summary=f"record {len(events)} usage events",
         )
-        intake.count_new(state, self.intake.stored(events, result.duplicate_ids))
+        new = self.intake.stored(events, result.duplicate_ids)
+        if result.counted is None:
+            intake.count_new(state, new)
+        else:
+            intake.count_ledger(state, result.counted)
+
+    async def _count_ledger(self) -> None:
+        """Count usage rows others stored (the HTTP intake, an import) into the running usage."""
+        state = self.state
+        asked = state.ledger_nudged_row_id
+        counted = await calls.COUNT_RECORDED_USAGE(
+            intake.ledger_count(state),
+            summary=f"count usage rows above {state.ledger_row_id or 0}",
+        )
+        intake.count_ledger(state, counted)
+        caught_up = counted.up_to_row_id >= counted.latest_row_id
+        if caught_up and state.ledger_nudged_row_id == asked:
+            # A nudge naming a row that does not exist (a hand-sent signal) is not chased again.
+            state.ledger_nudged_row_id = min(asked, counted.up_to_row_id)
 
     async def _forward_payment(self) -> None:
         """Forward a payment to its invoice's workflow; when that has ended (paid, void,

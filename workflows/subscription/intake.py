@@ -3,17 +3,19 @@ them, and count the new ones in the period of their timestamp. No I/O here."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from billing.aggregation import UsageRecord
+    from billing.contracts.activities import LedgerCountInput, LedgerUsage
     from billing.contracts.subscription import RawUsageBatch, RejectedEvent, UsageEvent
     from billing.contracts.subscription_state import PeriodUsage, SubscriptionState
     from billing.errors import BillingError
-    from billing.periods import Period, period_of
-    from billing.running import MeterUsage, accumulate
+    from billing.periods import Period
+    from billing.running import MeterUsage, by_period, merge
     from billing.usage_intake import check_event, parse_raw_event
 
 #: Events persisted per `record_usage` activity: large enough to keep history small under load.
@@ -107,34 +109,66 @@ def accept_raw(state: SubscriptionState, intake: Intake, batch: RawUsageBatch) -
         intake.enqueue(event)
 
 
-def count_new(state: SubscriptionState, events: list[UsageEvent]) -> None:
-    """Count stored new events in the running usage of the period of their timestamp: late
-    before the current period, the current one up to its close, else a later period's."""
+def ledger_count(state: SubscriptionState) -> LedgerCountInput:
+    """What counting the ledger's new rows needs: the periods as this run sees them."""
     plan = state.plan
+    return LedgerCountInput(
+        subscription_id=plan.subscription_id,
+        after_row_id=state.ledger_row_id,
+        meters=plan.meters,
+        period=state.period,
+        closing_at=state.closing_at,
+        invoice_day=plan.billing.invoice_day,
+        timezone=plan.timezone,
+    )
+
+
+def count_ledger(state: SubscriptionState, counted: LedgerUsage) -> None:
+    """Add the ledger's rows new to this run to its running usage (or, for a run of older code
+    that counted only its own events, replace it)."""
+    if counted.replace:
+        state.usage, state.ahead, state.late_events = {}, [], 0
+    _add(state, {later.period: later.usage for later in counted.periods}, counted.late_events)
+    state.ledger_row_id = counted.up_to_row_id
+    state.ledger_nudged_row_id = max(state.ledger_nudged_row_id, counted.latest_row_id)
+
+
+def count_new(state: SubscriptionState, events: list[UsageEvent]) -> None:
+    """Older runs' way: count the events this run stored itself, in the period of their
+    timestamp (runs that count the ledger use `count_ledger`)."""
+    records = []
     for event in events:
         assert event.timestamp is not None, "the workflow resolves timestamps"
-        meter = plan.meters.get(event.meter_id)
-        period = period_of(
-            event.timestamp,
-            current=state.period,
-            closing_at=state.closing_at,
-            invoice_day=plan.billing.invoice_day,
-            tz=plan.timezone,
+        records.append(
+            UsageRecord(
+                event_id=event.event_id,
+                meter_id=event.meter_id,
+                quantity=event.quantity,
+                timestamp=event.timestamp,
+                properties=event.properties,
+            )
         )
-        if meter is None:
-            continue  # a meter the plan no longer prices: stored, never billed
-        if period is None:
-            state.late_events += 1
-            continue
+    plan = state.plan
+    usage, late = by_period(
+        records,
+        plan.meters,
+        current=state.period,
+        closing_at=state.closing_at,
+        invoice_day=plan.billing.invoice_day,
+        tz=plan.timezone,
+    )
+    _add(state, usage, late)
+
+
+def _add(
+    state: SubscriptionState, counted: Mapping[Period, dict[str, MeterUsage]], late: int
+) -> None:
+    state.late_events += late
+    meters = state.plan.meters
+    for period, by_meter in counted.items():
         usage = state.usage if period == state.period else _ahead(state, period)
-        record = UsageRecord(
-            event_id=event.event_id,
-            meter_id=event.meter_id,
-            quantity=event.quantity,
-            timestamp=event.timestamp,
-            properties=event.properties,
-        )
-        usage[meter.id] = accumulate(usage.get(meter.id, MeterUsage()), record, meter)
+        for meter_id, more in by_meter.items():
+            usage[meter_id] = merge(usage.get(meter_id, MeterUsage()), more, meters[meter_id])
 
 
 def _ahead(state: SubscriptionState, period: Period) -> dict[str, MeterUsage]:

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         ApproveInvoice,
         CancelRequest,
         InvoiceStandingChanged,
+        LedgerNudge,
         PlanChange,
         RawUsageBatch,
         SubscriptionInput,
@@ -55,6 +56,9 @@ with workflow.unsafe.imports_passed_through():
 CONTINUATION = "continuation"
 #: The key older code used for the same.
 _OLD_CONTINUATION = "carried"
+#: Runs that count their running usage from the usage ledger (any writer's rows); runs of older
+#: code counted the events they stored themselves, and replay that way.
+LEDGER_COUNTING = "running-usage-from-the-ledger"
 
 
 @workflow.defn(name="SubscriptionWorkflow")
@@ -77,6 +81,7 @@ class SubscriptionWorkflow:
             self._input_error = describe_validation_error(error)
         self._intake = Intake()
         self._raw_before_ready: list[RawUsageBatch] = []
+        self._nudged_before_ready = 0
         self._waiting_for = "starting"
 
     # --- the process ------------------------------------------------------------------------
@@ -84,8 +89,10 @@ class SubscriptionWorkflow:
     @workflow.run
     async def run(self, subscription: dict[str, Any]) -> SubscriptionStatusView:
         """`subscription`: a `SubscriptionInput` as JSON (contract/subscription-input...)."""
-        state = self._state or await self._start()
-        chores = Chores(state, self._intake)
+        ledger = workflow.patched(LEDGER_COUNTING)
+        state = self._state or await self._start(ledger=ledger)
+        chores = Chores(state, self._intake, ledger=ledger)
+        state.ledger_nudged_row_id = max(state.ledger_nudged_row_id, self._nudged_before_ready)
         for event in state.unpersisted_events:  # from older code, which could carry some
             self._intake.enqueue(event)
         state.unpersisted_events = []
@@ -110,7 +117,7 @@ class SubscriptionWorkflow:
                 return self.status()
             self._continue_as_new(state)
 
-    async def _start(self) -> SubscriptionState:
+    async def _start(self, *, ledger: bool) -> SubscriptionState:
         if self._input is None:
             raise ApplicationError(
                 f"invalid subscription input: {self._input_error}",
@@ -127,7 +134,11 @@ class SubscriptionWorkflow:
             plan.started_at, invoice_day=plan.billing.invoice_day, tz=plan.timezone
         )
         self._state = SubscriptionState(
-            plan=plan, status="active", stored_status="active", period=period
+            plan=plan,
+            status="active",
+            stored_status="active",
+            period=period,
+            ledger_row_id=0 if ledger else None,
         )
         return self._state
 
@@ -196,6 +207,16 @@ class SubscriptionWorkflow:
             self._raw_before_ready.append(batch)
             return
         accept_raw(self._state, self._intake, batch)
+
+    @workflow.signal(name="usage_recorded")
+    def usage_recorded(self, nudge: LedgerNudge) -> None:
+        """The usage ledger holds new rows of this subscription (stored by the HTTP intake or an
+        import): the main loop counts them into the running usage."""
+        if self._state is None:
+            self._nudged_before_ready = max(self._nudged_before_ready, nudge.up_to_row_id)
+            return
+        state = self._state
+        state.ledger_nudged_row_id = max(state.ledger_nudged_row_id, nudge.up_to_row_id)
 
     @workflow.update(name="submit_usage")
     async def submit_usage(self, batch: RawUsageBatch) -> UsageAccepted:
