@@ -25,6 +25,7 @@ from billing.contracts.subscription import (
     MAX_EVENTS_PER_BATCH,
     ApproveInvoice,
     CancelRequest,
+    LedgerNudge,
     PlanChange,
     SubscriptionInput,
     SubscriptionStatusView,
@@ -83,6 +84,12 @@ def usage_batches(
 async def send_usage(client: Client, subscription_id: str, batch: UsageBatch) -> None:
     """Fire-and-forget: the `record_usage` signal (a bad event is set aside, never refused)."""
     await subscription_handle(client, subscription_id).signal("record_usage", batch)
+
+
+async def nudge_usage(client: Client, subscription_id: str, up_to_row_id: int) -> None:
+    """The `usage_recorded` signal: the ledger holds rows of the subscription up to that id."""
+    nudge = LedgerNudge(up_to_row_id=up_to_row_id)
+    await subscription_handle(client, subscription_id).signal("usage_recorded", nudge)
 
 
 async def submit_usage(client: Client, subscription_id: str, batch: UsageBatch) -> UsageAccepted:

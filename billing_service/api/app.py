@@ -3,6 +3,8 @@ database engine and Temporal client per mode (`ApiState`), opened lazily and clo
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -39,8 +41,18 @@ def create_app(settings: Settings | None = None, *, state: ApiState | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if getattr(app.state, "api", None) is None:
             app.state.api = ApiState.from_settings(settings or Settings())
-        yield
-        app.state.api.dispose()
+        resources = list(app.state.api.modes.values())
+        nudging = [asyncio.create_task(mode.nudges.run()) for mode in resources]
+        try:
+            yield
+        finally:
+            for task in nudging:
+                task.cancel()
+            await asyncio.gather(*nudging, return_exceptions=True)
+            for mode in resources:  # what the last interval held back
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(mode.nudges.flush(), timeout=5)
+            app.state.api.dispose()
 
     app = FastAPI(
         title=TITLE,

@@ -18,6 +18,7 @@ from billing_db import repo_api_keys
 from billing_db.engine import make_engine
 from billing_db.records import Mode
 from billing_service.modes import MODES, settings_for_mode
+from billing_service.services.usage_nudges import UsageNudges
 from billing_service.settings import Settings
 from billing_service.temporal_client import connect
 
@@ -34,6 +35,11 @@ class ModeResources:
     engine: Engine
     _client: Client | None = field(default=None, init=False)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
+    nudges: UsageNudges = field(init=False)
+    """`usage_recorded` signals after usage batches commit (sent by the app's lifespan task)."""
+
+    def __post_init__(self) -> None:
+        self.nudges = UsageNudges(self.client)
 
     async def client(self) -> Client:
         async with self._lock:

@@ -21,8 +21,9 @@ from rich.console import Console
 from rich.progress import MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from billing.contracts.subscription import MAX_EVENTS_PER_BATCH, UsageIntakeResult, UsageRejection
-from billing_service.cli.common import CommandEnv, table, with_env
+from billing_service.cli.common import CommandEnv, CommandFailed, run_async, table, with_env
 from billing_service.services import usage as intake
+from billing_service.services.usage_nudges import UsageNudges
 
 #: Rejections printed in the human summary (--json lists them all).
 SHOWN = 10
@@ -77,7 +78,13 @@ def _batches(lines: Iterator[Line], size: int) -> Iterator[list[Line]]:
 
 
 def import_file(
-    env: CommandEnv, path: Path, *, subscription_id: str | None, batch_size: int, progress: Progress
+    env: CommandEnv,
+    path: Path,
+    *,
+    subscription_id: str | None,
+    batch_size: int,
+    progress: Progress,
+    nudges: UsageNudges,
 ) -> UsageIntakeResult:
     """Stream the file into the ledger a batch at a time; the totals."""
     total = UsageIntakeResult()
@@ -90,13 +97,14 @@ def import_file(
             unreadable = [item for _n, item in batch if isinstance(item, UsageRejection)]
             total = total.plus(UsageIntakeResult(rejected=unreadable))
             if events:
-                result, _new = intake.ingest(
+                result, new = intake.ingest(
                     engine,
                     events,
                     account_id=env.account_id,
                     now=datetime.now(UTC),
                     subscription_id=subscription_id,
                 )
+                nudges.note(new)
                 at_lines = [
                     rejection.model_copy(update={"index": numbers[rejection.index]})
                     for rejection in result.rejected
@@ -127,10 +135,20 @@ def import_usage(env: CommandEnv, path: Path, subscription_id: str | None, batch
         console=Console(stderr=True),
         disable=env.as_json,
     )
+    nudges = UsageNudges(env.client)
     with progress:
         result = import_file(
-            env, path, subscription_id=subscription_id, batch_size=batch_size, progress=progress
+            env,
+            path,
+            subscription_id=subscription_id,
+            batch_size=batch_size,
+            progress=progress,
+            nudges=nudges,
         )
+    try:
+        run_async(nudges.flush())  # the workflows count the new rows into their live view
+    except CommandFailed as failure:
+        click.echo(f"warning: subscriptions not told of the new usage: {failure}", err=True)
     rows = [[str(r.index), r.event_id or "", r.code, r.reason] for r in result.rejected[:SHOWN]]
     summary = (
         f"Imported {path.name}: {result.accepted} new, {result.duplicates} already recorded, "

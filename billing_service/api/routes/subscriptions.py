@@ -216,7 +216,8 @@ async def record_usage(caller: CallerDep, request: UsageIn) -> UsageIntakeResult
         now=now,
         subscription_id=request.subscription_id,
     )
-    result, _new = await blocking(usage.commit, caller.engine, batch, received_at=now)
+    result, new = await blocking(usage.commit, caller.engine, batch, received_at=now)
+    caller.resources.nudges.note(new)
     forwarded = [event for target, event in batch.valid if not target.stored]
     if forwarded and request.subscription_id is not None:
         await billing.send_usage(
