@@ -20,6 +20,7 @@ from billing_service.client import start_subscription
 from billing_service.services import usage as intake
 from billing_service.services.usage_nudges import UsageNudges
 
+from replay.recording import record_chain
 from workflow_runs.clock import backdated
 from workflow_runs.conftest import StartWorker
 from workflow_runs.polling import eventually, status_when
@@ -91,6 +92,8 @@ async def test_intake_usage_reaches_status_and_thresholds_once(
         )
         upcoming = await handle.query("upcoming_invoice")
         await handle.terminate("test over")
+        assert handle.result_run_id is not None
+        await record_chain(client, handle.id, handle.result_run_id, "subscription-ledger-counting")
 
     usage_line = [line for line in upcoming["lines"] if line.get("meter_id") == METER]
     seen = (_running(status), thresholds, [Decimal(line["quantity"]) for line in usage_line])
