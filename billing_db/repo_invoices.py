@@ -17,8 +17,6 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Select, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 
@@ -54,7 +52,7 @@ from billing_db.repo_catalog import (
     read_pricing_version,
     read_subscription,
 )
-from billing_db.repo_common import RACE_RETRIES, check_aware, utcnow
+from billing_db.repo_common import RACE_RETRIES, check_aware, upsert_into, utcnow
 from billing_db.tables import (
     customer_credits,
     customers,
@@ -378,15 +376,16 @@ def record_dunning_step(
 ) -> InvoiceRecord:
     """Append a dunning step that keeps the invoice's status (a reminder, the subscription's
     suspension) to its history: a change from and to the current status, with the reason
-    `"<step>: <note>"`. `step` names the step uniquely per invoice (e.g. `remind-1`): the same
-    step again (an activity retry) writes nothing. Raises `UnknownInvoiceError`, or
-    `IllegalStatusTransitionError` for an invoice that was never issued (draft, void).
+    `"<step>: <note>"` and the step in `dunning_step`. `step` names the step uniquely per
+    invoice (e.g. `remind-1`): the same step again (an activity retry) writes nothing, by the
+    unique (invoice, step) and an insert that ignores the conflict. Raises
+    `UnknownInvoiceError`, or `IllegalStatusTransitionError` for an invoice that was never
+    issued (draft, void).
     """
     when = check_aware(at, field="at")
     key = step.strip()
     if not key or ":" in key or len(key) > 64:
         raise InvalidRecordError(f"step: 1-64 characters without ':', got {step!r}")
-    reason = f"{key}: {note}"[:500]
     with transaction(engine) as connection:
         invoice = invoice_row(connection, invoice_number, lock=True)
         if invoice["status"] not in ISSUED:
@@ -395,22 +394,18 @@ def record_dunning_step(
                 current=invoice["status"],
                 requested=invoice["status"],
             )
-        taken = connection.execute(
-            select(invoice_status_changes.c.id).where(
-                invoice_status_changes.c.invoice_id == invoice["id"],
-                invoice_status_changes.c.reason.startswith(f"{key}: ", autoescape=True),
+        connection.execute(
+            upsert_into(connection, invoice_status_changes)
+            .values(
+                invoice_id=invoice["id"],
+                from_status=invoice["status"],
+                to_status=invoice["status"],
+                reason=f"{key}: {note}"[:500],
+                at=when,
+                dunning_step=key,
             )
-        ).first()
-        if taken is None:
-            connection.execute(
-                insert(invoice_status_changes).values(
-                    invoice_id=invoice["id"],
-                    from_status=invoice["status"],
-                    to_status=invoice["status"],
-                    reason=reason,
-                    at=when,
-                )
-            )
+            .on_conflict_do_nothing(index_elements=["invoice_id", "dunning_step"])
+        )
         return read_invoice(connection, invoice_number)
 
 
@@ -440,9 +435,8 @@ def _check_rated(rated: RatedInvoice) -> None:
 
 def _next_sequence(connection: Connection, *, account_id: str, mode: str) -> int:
     """Increment and return the account's counter for `mode`, locking it until commit."""
-    insert_ = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
     statement = (
-        insert_(invoice_sequences)
+        upsert_into(connection, invoice_sequences)
         .values(account_id=account_id, mode=mode, last_value=1)
         .on_conflict_do_update(
             index_elements=["account_id", "mode"],
