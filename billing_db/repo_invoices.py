@@ -16,7 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, func, insert, select, update
+from sqlalchemy import Column, Connection, Engine, Select, Table, func, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 
@@ -98,21 +98,40 @@ def amount_due_of(row: RowMapping) -> Decimal:
     )
 
 
+def _by_invoice(
+    connection: Connection, table: Table, invoice_ids: list[int], *order: Column[Any]
+) -> dict[int, list[RowMapping]]:
+    """The rows of `table` belonging to any of `invoice_ids`, in one query, grouped by invoice."""
+    grouped: dict[int, list[RowMapping]] = {invoice_id: [] for invoice_id in invoice_ids}
+    if invoice_ids:
+        query = select(table).where(table.c.invoice_id.in_(invoice_ids)).order_by(*order)
+        for row in connection.execute(query).mappings():
+            grouped[row["invoice_id"]].append(row)
+    return grouped
+
+
+def _records(connection: Connection, rows: Sequence[RowMapping]) -> list[InvoiceRecord]:
+    """The invoices of `rows` with their lines, payments and history: three queries in all,
+    whatever the number of invoices (a page of a list is not one query per invoice)."""
+    ids = [row["id"] for row in rows]
+    lines = _by_invoice(
+        connection, invoice_lines, ids, invoice_lines.c.invoice_id, invoice_lines.c.position
+    )
+    paid = _by_invoice(connection, payments, ids, payments.c.id)
+    history = _by_invoice(connection, invoice_status_changes, ids, invoice_status_changes.c.id)
+    return [_assemble(row, lines[row["id"]], paid[row["id"]], history[row["id"]]) for row in rows]
+
+
 def _record(connection: Connection, row: RowMapping) -> InvoiceRecord:
-    invoice_id = row["id"]
-    lines = connection.execute(
-        select(invoice_lines)
-        .where(invoice_lines.c.invoice_id == invoice_id)
-        .order_by(invoice_lines.c.position)
-    ).mappings()
-    paid = connection.execute(
-        select(payments).where(payments.c.invoice_id == invoice_id).order_by(payments.c.id)
-    ).mappings()
-    history = connection.execute(
-        select(invoice_status_changes)
-        .where(invoice_status_changes.c.invoice_id == invoice_id)
-        .order_by(invoice_status_changes.c.id)
-    ).mappings()
+    return _records(connection, [row])[0]
+
+
+def _assemble(
+    row: RowMapping,
+    lines: list[RowMapping],
+    paid: list[RowMapping],
+    history: list[RowMapping],
+) -> InvoiceRecord:
     return InvoiceRecord(
         number=row["number"],
         account_id=row["account_id"],
@@ -218,7 +237,7 @@ def list_invoices(
         query = query.where(invoices.c.status.in_(list(statuses)))
     query = query.order_by(invoices.c.period_start, invoices.c.id).limit(limit)
     with transaction(engine, write=False) as connection:
-        return [_record(connection, row) for row in connection.execute(query).mappings().all()]
+        return _records(connection, connection.execute(query).mappings().all())
 
 
 # --- customer credit -------------------------------------------------------------------------
