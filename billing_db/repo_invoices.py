@@ -51,6 +51,7 @@ from billing_db.repo_catalog import (
     read_customer,
     read_pricing_version,
     read_subscription,
+    write_subscription_period,
 )
 from billing_db.repo_common import RACE_RETRIES, check_aware, upsert_into, utcnow
 from billing_db.tables import (
@@ -595,9 +596,12 @@ def create_invoice(
     payment_terms_days: int,
     status: InvoiceStatus = "open",
     watermark: int,
+    subscription_period: Period | None = None,
 ) -> InvoiceRecord:
     """Create the subscription's invoice for `period` in one transaction, or return the one that
-    exists (a retry, or a concurrent creator that won) unchanged.
+    exists (a retry, or a concurrent creator that won) unchanged. `subscription_period`, when
+    given, is stored as the subscription's current period in the same transaction (the
+    workflow rolls over to it once the invoice is issued), also by a retry.
 
     The transaction applies the customer's available credit, allocates the next gap-free
     number, stores the invoice with its lines, issues it (`status='open'`: issue date
@@ -633,15 +637,19 @@ def create_invoice(
                         status=status,
                         watermark=watermark,
                     )
-                    return read_invoice(connection, number)
-                if existing["period_end"] != period.end:
+                    record = read_invoice(connection, number)
+                elif existing["period_end"] != period.end:
                     raise InvoicePeriodConflictError(
                         f"period: subscription {subscription_id!r} already has invoice "
                         f"{existing['number']} for the period starting "
                         f"{period.start.isoformat()}, ending {existing['period_end'].isoformat()}"
                         f" (not {period.end.isoformat()})"
                     )
-                return _record(connection, existing)
+                else:
+                    record = _record(connection, existing)
+                if subscription_period is not None:
+                    write_subscription_period(connection, subscription_id, subscription_period)
+                return record
         except IntegrityError:
             # Lost the race on UNIQUE (subscription_id, period_start): read the winner's invoice.
             if attempt == RACE_RETRIES - 1:

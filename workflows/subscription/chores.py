@@ -94,6 +94,7 @@ class Chores:
                 status=status,
                 at=workflow.now(),
                 reason=reason,
+                period=state.period,
             ),
             summary=f"status -> {status}",
         )
