@@ -53,13 +53,18 @@ def _backfill() -> None:
         .order_by(changes.c.id)
     ).all()
     seen: set[tuple[int, str]] = set()
+    named = []
     for row_id, invoice_id, reason in rows:
         step = step_of(reason)
-        if step is None or (invoice_id, step) in seen:
-            continue
-        seen.add((invoice_id, step))
+        if step is not None and (invoice_id, step) not in seen:
+            seen.add((invoice_id, step))
+            named.append({"row_id": row_id, "step": step})
+    if named:  # one executemany, not a round trip per row
         connection.execute(
-            sa.update(changes).where(changes.c.id == row_id).values(dunning_step=step)
+            sa.update(changes)
+            .where(changes.c.id == sa.bindparam("row_id"))
+            .values(dunning_step=sa.bindparam("step")),
+            named,
         )
 
 
