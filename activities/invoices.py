@@ -67,6 +67,7 @@ class InvoiceActivities:
             payment_terms_days=request.payment_terms_days,
             status="draft" if request.draft else "open",
             watermark=request.watermark,
+            subscription_period=request.subscription_period,
         )
         return invoice_summary(record)
 

@@ -161,4 +161,5 @@ class SubscriptionActivities:
             subscription_id=change.subscription_id,
             status=change.status,
             at=change.at,
+            period=change.period,
         )

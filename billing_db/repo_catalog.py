@@ -616,16 +616,20 @@ def set_subscription_status(
     subscription_id: str,
     status: SubscriptionStatus,
     at: datetime,
+    period: Period | None = None,
 ) -> SubscriptionRecord:
     """Move the subscription to `status` (see SUBSCRIPTION_TRANSITIONS); the same status again
-    changes nothing. Canceling records `at` as canceled_at."""
+    changes nothing. Canceling records `at` as canceled_at. `period`, when given, is stored as
+    the current period whatever the status does."""
     when = check_aware(at, field="at")
     if status not in SUBSCRIPTION_TRANSITIONS:
         raise InvalidRecordError(f"status: unknown subscription status {status!r}")
     with transaction(engine) as connection:
         current = read_subscription(connection, subscription_id, lock="update")
+        if period is not None:
+            write_subscription_period(connection, subscription_id, period)
         if current.status == status:
-            return current
+            return read_subscription(connection, subscription_id)
         if status not in SUBSCRIPTION_TRANSITIONS[current.status]:
             raise IllegalStatusTransitionError(
                 f"subscription {subscription_id!r} cannot go from {current.status} to {status}",
@@ -641,17 +645,22 @@ def set_subscription_status(
         return read_subscription(connection, subscription_id)
 
 
+def write_subscription_period(connection: Connection, subscription_id: str, period: Period) -> None:
+    """Store `period` as the subscription's current one, in the caller's transaction."""
+    connection.execute(
+        update(subscriptions)
+        .where(subscriptions.c.id == subscription_id)
+        .values(current_period_start=period.start, current_period_end=period.end)
+    )
+
+
 def set_subscription_period(
     engine: Engine, *, subscription_id: str, period: Period
 ) -> SubscriptionRecord:
     """Record the subscription's current billing period."""
     with transaction(engine) as connection:
         read_subscription(connection, subscription_id, lock="update")
-        connection.execute(
-            update(subscriptions)
-            .where(subscriptions.c.id == subscription_id)
-            .values(current_period_start=period.start, current_period_end=period.end)
-        )
+        write_subscription_period(connection, subscription_id, period)
         return read_subscription(connection, subscription_id)
 
 

@@ -7,7 +7,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, Table
+from sqlalchemy.dialects.postgresql import Insert as PostgresqlInsert
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from billing.identifiers import ID_RULE, is_identifier
@@ -27,6 +31,13 @@ def utcnow() -> datetime:
 def new_id(prefix: str) -> str:
     """A random id such as `we_3f9a...` (24 hex digits after the prefix)."""
     return f"{prefix}_{secrets.token_hex(12)}"
+
+
+def upsert_into(connection: Connection, table: Table) -> PostgresqlInsert | SqliteInsert:
+    """An INSERT into `table` in the connection's dialect, which knows ON CONFLICT."""
+    if connection.dialect.name == "postgresql":
+        return postgresql_insert(table)
+    return sqlite_insert(table)
 
 
 def check_identifier(value: str, *, field: str) -> str:

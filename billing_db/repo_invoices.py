@@ -16,9 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Column, Connection, Engine, Select, Table, func, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 
@@ -53,8 +51,9 @@ from billing_db.repo_catalog import (
     read_customer,
     read_pricing_version,
     read_subscription,
+    write_subscription_period,
 )
-from billing_db.repo_common import RACE_RETRIES, check_aware, utcnow
+from billing_db.repo_common import RACE_RETRIES, check_aware, upsert_into, utcnow
 from billing_db.tables import (
     customer_credits,
     customers,
@@ -100,21 +99,40 @@ def amount_due_of(row: RowMapping) -> Decimal:
     )
 
 
+def _by_invoice(
+    connection: Connection, table: Table, invoice_ids: list[int], *order: Column[Any]
+) -> dict[int, list[RowMapping]]:
+    """The rows of `table` belonging to any of `invoice_ids`, in one query, grouped by invoice."""
+    grouped: dict[int, list[RowMapping]] = {invoice_id: [] for invoice_id in invoice_ids}
+    if invoice_ids:
+        query = select(table).where(table.c.invoice_id.in_(invoice_ids)).order_by(*order)
+        for row in connection.execute(query).mappings():
+            grouped[row["invoice_id"]].append(row)
+    return grouped
+
+
+def _records(connection: Connection, rows: Sequence[RowMapping]) -> list[InvoiceRecord]:
+    """The invoices of `rows` with their lines, payments and history: three queries in all,
+    whatever the number of invoices (a page of a list is not one query per invoice)."""
+    ids = [row["id"] for row in rows]
+    lines = _by_invoice(
+        connection, invoice_lines, ids, invoice_lines.c.invoice_id, invoice_lines.c.position
+    )
+    paid = _by_invoice(connection, payments, ids, payments.c.id)
+    history = _by_invoice(connection, invoice_status_changes, ids, invoice_status_changes.c.id)
+    return [_assemble(row, lines[row["id"]], paid[row["id"]], history[row["id"]]) for row in rows]
+
+
 def _record(connection: Connection, row: RowMapping) -> InvoiceRecord:
-    invoice_id = row["id"]
-    lines = connection.execute(
-        select(invoice_lines)
-        .where(invoice_lines.c.invoice_id == invoice_id)
-        .order_by(invoice_lines.c.position)
-    ).mappings()
-    paid = connection.execute(
-        select(payments).where(payments.c.invoice_id == invoice_id).order_by(payments.c.id)
-    ).mappings()
-    history = connection.execute(
-        select(invoice_status_changes)
-        .where(invoice_status_changes.c.invoice_id == invoice_id)
-        .order_by(invoice_status_changes.c.id)
-    ).mappings()
+    return _records(connection, [row])[0]
+
+
+def _assemble(
+    row: RowMapping,
+    lines: list[RowMapping],
+    paid: list[RowMapping],
+    history: list[RowMapping],
+) -> InvoiceRecord:
     return InvoiceRecord(
         number=row["number"],
         account_id=row["account_id"],
@@ -220,7 +238,7 @@ def list_invoices(
         query = query.where(invoices.c.status.in_(list(statuses)))
     query = query.order_by(invoices.c.period_start, invoices.c.id).limit(limit)
     with transaction(engine, write=False) as connection:
-        return [_record(connection, row) for row in connection.execute(query).mappings().all()]
+        return _records(connection, connection.execute(query).mappings().all())
 
 
 # --- customer credit -------------------------------------------------------------------------
@@ -378,15 +396,16 @@ def record_dunning_step(
 ) -> InvoiceRecord:
     """Append a dunning step that keeps the invoice's status (a reminder, the subscription's
     suspension) to its history: a change from and to the current status, with the reason
-    `"<step>: <note>"`. `step` names the step uniquely per invoice (e.g. `remind-1`): the same
-    step again (an activity retry) writes nothing. Raises `UnknownInvoiceError`, or
-    `IllegalStatusTransitionError` for an invoice that was never issued (draft, void).
+    `"<step>: <note>"` and the step in `dunning_step`. `step` names the step uniquely per
+    invoice (e.g. `remind-1`): the same step again (an activity retry) writes nothing, by the
+    unique (invoice, step) and an insert that ignores the conflict. Raises
+    `UnknownInvoiceError`, or `IllegalStatusTransitionError` for an invoice that was never
+    issued (draft, void).
     """
     when = check_aware(at, field="at")
     key = step.strip()
     if not key or ":" in key or len(key) > 64:
         raise InvalidRecordError(f"step: 1-64 characters without ':', got {step!r}")
-    reason = f"{key}: {note}"[:500]
     with transaction(engine) as connection:
         invoice = invoice_row(connection, invoice_number, lock=True)
         if invoice["status"] not in ISSUED:
@@ -395,22 +414,18 @@ def record_dunning_step(
                 current=invoice["status"],
                 requested=invoice["status"],
             )
-        taken = connection.execute(
-            select(invoice_status_changes.c.id).where(
-                invoice_status_changes.c.invoice_id == invoice["id"],
-                invoice_status_changes.c.reason.startswith(f"{key}: ", autoescape=True),
+        connection.execute(
+            upsert_into(connection, invoice_status_changes)
+            .values(
+                invoice_id=invoice["id"],
+                from_status=invoice["status"],
+                to_status=invoice["status"],
+                reason=f"{key}: {note}"[:500],
+                at=when,
+                dunning_step=key,
             )
-        ).first()
-        if taken is None:
-            connection.execute(
-                insert(invoice_status_changes).values(
-                    invoice_id=invoice["id"],
-                    from_status=invoice["status"],
-                    to_status=invoice["status"],
-                    reason=reason,
-                    at=when,
-                )
-            )
+            .on_conflict_do_nothing(index_elements=["invoice_id", "dunning_step"])
+        )
         return read_invoice(connection, invoice_number)
 
 
@@ -440,9 +455,8 @@ def _check_rated(rated: RatedInvoice) -> None:
 
 def _next_sequence(connection: Connection, *, account_id: str, mode: str) -> int:
     """Increment and return the account's counter for `mode`, locking it until commit."""
-    insert_ = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
     statement = (
-        insert_(invoice_sequences)
+        upsert_into(connection, invoice_sequences)
         .values(account_id=account_id, mode=mode, last_value=1)
         .on_conflict_do_update(
             index_elements=["account_id", "mode"],
@@ -582,9 +596,12 @@ def create_invoice(
     payment_terms_days: int,
     status: InvoiceStatus = "open",
     watermark: int,
+    subscription_period: Period | None = None,
 ) -> InvoiceRecord:
     """Create the subscription's invoice for `period` in one transaction, or return the one that
-    exists (a retry, or a concurrent creator that won) unchanged.
+    exists (a retry, or a concurrent creator that won) unchanged. `subscription_period`, when
+    given, is stored as the subscription's current period in the same transaction (the
+    workflow rolls over to it once the invoice is issued), also by a retry.
 
     The transaction applies the customer's available credit, allocates the next gap-free
     number, stores the invoice with its lines, issues it (`status='open'`: issue date
@@ -620,15 +637,19 @@ def create_invoice(
                         status=status,
                         watermark=watermark,
                     )
-                    return read_invoice(connection, number)
-                if existing["period_end"] != period.end:
+                    record = read_invoice(connection, number)
+                elif existing["period_end"] != period.end:
                     raise InvoicePeriodConflictError(
                         f"period: subscription {subscription_id!r} already has invoice "
                         f"{existing['number']} for the period starting "
                         f"{period.start.isoformat()}, ending {existing['period_end'].isoformat()}"
                         f" (not {period.end.isoformat()})"
                     )
-                return _record(connection, existing)
+                else:
+                    record = _record(connection, existing)
+                if subscription_period is not None:
+                    write_subscription_period(connection, subscription_id, subscription_period)
+                return record
         except IntegrityError:
             # Lost the race on UNIQUE (subscription_id, period_start): read the winner's invoice.
             if attempt == RACE_RETRIES - 1:

@@ -148,4 +148,4 @@ def invoices_page(
             if after is None:
                 raise UnknownInvoiceError(f"starting_after: no invoice {starting_after!r}")
         rows, more = _page(connection, query, invoices.c.id, starting_after=after, limit=limit)
-        return [repo_invoices._record(connection, row) for row in rows], more
+        return repo_invoices._records(connection, rows), more

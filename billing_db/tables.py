@@ -319,9 +319,15 @@ class CustomerCredit(SQLModel, table=True):
 
 
 class InvoiceStatusChange(SQLModel, table=True):
-    """Every status an invoice entered, with why and when (the dunning history)."""
+    """Every status an invoice entered, with why and when (the dunning history).
+
+    A dunning step that keeps the status (a reminder, a suspension) names itself in
+    `dunning_step`; the unique (invoice_id, dunning_step) makes a retried step a no-op. NULL
+    for every other change (NULLs never collide in a unique constraint).
+    """
 
     __tablename__ = "invoice_status_changes"
+    __table_args__ = (UniqueConstraint("invoice_id", "dunning_step"),)
 
     id: int | None = Field(default=None, primary_key=True)
     invoice_id: int = Field(foreign_key="invoices.id", index=True)
@@ -329,6 +335,7 @@ class InvoiceStatusChange(SQLModel, table=True):
     to_status: str = Field(max_length=16)
     reason: str | None = Field(default=None, max_length=500)
     at: datetime = _utc()
+    dunning_step: str | None = Field(default=None, max_length=64)
 
 
 class Notification(SQLModel, table=True):

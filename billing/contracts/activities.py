@@ -99,6 +99,10 @@ class IssueInvoiceInput(Payload):
     payment_terms_days: int
     draft: bool
     watermark: int
+    subscription_period: Period | None = None
+    """The subscription's period once this invoice is issued (the next one when the period rolls
+    over), stored with the invoice: the database's current period follows every roll-over
+    without an activity of its own."""
 
 
 class ApproveInvoiceInput(Payload):
@@ -111,6 +115,8 @@ class SetSubscriptionStatusInput(Payload):
     status: SubscriptionStatus
     at: UtcDatetime
     reason: str | None = None
+    period: Period | None = None
+    """The workflow's current period, stored with the status."""
 
 
 class RegisterPricingInput(Payload):

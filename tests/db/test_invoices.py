@@ -11,7 +11,7 @@ from sqlalchemy import Engine, func, select
 
 from billing.invoice import RatedInvoice
 from billing.periods import Period
-from billing_db import repo_invoices, repo_payments, repo_usage
+from billing_db import repo_catalog, repo_invoices, repo_payments, repo_usage
 from billing_db.errors import (
     CurrencyMismatchError,
     IllegalStatusTransitionError,
@@ -49,6 +49,7 @@ def _create(
     status: Any = "open",
     watermark: int = 0,
     bill: RatedInvoice | None = None,
+    subscription_period: Period | None = None,
 ) -> InvoiceRecord:
     return repo_invoices.create_invoice(
         engine,
@@ -59,6 +60,7 @@ def _create(
         payment_terms_days=14,
         status=status,
         watermark=watermark,
+        subscription_period=subscription_period,
     )
 
 
@@ -92,6 +94,26 @@ def test_a_second_call_for_the_same_period_returns_the_first_invoice_unchanged(
     again = _create(engine, scenario, gb="999")
     assert again == first
     assert row_counts(engine) == counts
+
+
+def test_issuing_stores_the_subscriptions_next_period_also_on_a_retry(engine: Engine) -> None:
+    """The workflow rolls over once the invoice is issued: the invoice's transaction stores the
+    period it rolls over to, and so does a retry that finds the invoice (then a status write
+    carrying the period stores it whatever the status does)."""
+    scenario = make_scenario(engine)
+    sub_id = scenario.subscription_id
+
+    def stored() -> Period:
+        return repo_catalog.get_subscription(engine, subscription_id=sub_id).current_period
+
+    first = _create(engine, scenario, subscription_period=NOVEMBER)
+    after_issue = stored()
+    retried = _create(engine, scenario, subscription_period=DECEMBER)
+    after_retry = stored()
+    repo_catalog.set_subscription_status(
+        engine, subscription_id=sub_id, status="active", at=ISSUED_AT, period=OCTOBER
+    )
+    assert (retried, after_issue, after_retry, stored()) == (first, NOVEMBER, DECEMBER, OCTOBER)
 
 
 def test_another_end_for_an_invoiced_period_start_is_a_conflict(engine: Engine) -> None:

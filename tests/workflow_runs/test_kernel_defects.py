@@ -20,6 +20,7 @@ from temporalio.worker import Worker
 from billing.catalog import Meter
 from billing.contracts.activities import (
     AGGREGATE_PERIOD_USAGE,
+    ISSUE_INVOICE,
     REGISTER_PRICING,
     STORE_PAYMENT,
 )
@@ -31,6 +32,7 @@ from billing.contracts.subscription import (
     PlanChange,
     SubscriptionStatusView,
 )
+from billing.periods import Period
 from billing_db.repo_catalog import get_subscription
 from billing_db.repo_usage import period_usage
 from billing_db.tables import notifications, usage_events
@@ -331,3 +333,53 @@ async def test_approve_invoice_update_refuses_an_unknown_or_issued_number_and_is
     assert f"{draft!r} is not a draft of this subscription awaiting approval" in again
     assert draft in status.open_invoices
     assert draft not in status.drafts_awaiting_approval
+
+
+def _stored_period(engine: Engine, subscription_id: str) -> Period:
+    return get_subscription(engine, subscription_id=subscription_id).current_period
+
+
+async def test_the_stored_current_period_follows_every_roll_over(
+    dev_env: WorkflowEnvironment, billing_worker: StartWorker, engine: Engine, task_queue: str
+) -> None:
+    """`current_period` in the database is the workflow's period once a period has been
+    invoiced (written by the invoice's own activity), and still when it ends."""
+    env = dev_env
+    async with billing_worker(env):
+        now = await env.get_current_time()
+        start_at, invoice_day = backdated(now)
+        sub_id, handle = await _subscribed(
+            env, task_queue, start_at=start_at, billing=SEED_BILLING | {"invoice_day": invoice_day}
+        )
+        rolled = await status_when(
+            env.client, sub_id, lambda s: s.period.end > now and len(s.open_invoices) == 1
+        )
+        stored = _stored_period(engine, sub_id)
+        await handle.signal("cancel", CancelRequest(at_period_end=False))
+        ended = SubscriptionStatusView.model_validate(await handle.result())
+
+    # (the period rolled over from the first, stored after the invoice, stored at the end)
+    seen = (rolled.period.start > start_at, stored, _stored_period(engine, sub_id))
+    assert seen == (True, rolled.period, ended.period)
+
+
+async def test_a_cancel_while_the_invoice_is_issued_leaves_the_stored_period_the_workflows(
+    dev_env: WorkflowEnvironment, gated: Gated, engine: Engine, task_queue: str
+) -> None:
+    """The invoice's activity stored the next period before the cancel arrived; the run ends
+    in its closed period instead, and the status write that follows stores that one."""
+    gate = Gate(ISSUE_INVOICE)
+    env = dev_env
+    async with gated(gate):
+        start_at, invoice_day = backdated(await env.get_current_time())
+        sub_id, handle = await _subscribed(
+            env, task_queue, start_at=start_at, billing=SEED_BILLING | {"invoice_day": invoice_day}
+        )
+        await gate.entered.wait()
+        await handle.signal("cancel", CancelRequest(at_period_end=False))
+        await quiet(handle, pending={ISSUE_INVOICE})
+        gate.release.set()
+        ended = SubscriptionStatusView.model_validate(await handle.result())
+
+    stored = get_subscription(engine, subscription_id=sub_id)
+    assert (stored.status, stored.current_period) == ("canceled", ended.period)

@@ -6,8 +6,11 @@ completes while time is being skipped (see tests/conftest.py, own_time_skipping_
 
 from __future__ import annotations
 
+import json
+import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,6 +37,7 @@ from billing_service.client import (
     start_subscription,
     subscription_handle,
 )
+from scripts.export_contract import CONTRACT
 
 from notifications.servers import SmtpFixture
 from workflow_runs.clock import skip_to, start_of_next_month
@@ -41,6 +45,9 @@ from workflow_runs.conftest import StartWorker
 from workflow_runs.polling import status_when
 from workflow_runs.scenario import SEED_BILLING, hybrid_subscription, usage
 
+CONTINUED_BY_V1 = (
+    Path(__file__).parent.parent / "unit" / "data" / "subscription-continued-by-v1.json"
+)
 LONG_LADDER = {"dunning": {"steps": [{"after_days": 120, "action": "remind"}]}}
 
 
@@ -239,6 +246,38 @@ async def test_a_malformed_start_fails_the_workflow_with_the_reason(
     assert isinstance(cause, ApplicationError)
     assert cause.type == "InvalidSubscriptionInput"
     assert "pricing_version" in cause.message
+
+
+@pytest.mark.parametrize("key", ["continuation", "carried"])
+async def test_a_start_that_sets_the_internal_continuation_is_refused(
+    time_skipping_env: WorkflowEnvironment,
+    billing_worker: StartWorker,
+    task_queue: str,
+    key: str,
+) -> None:
+    """A run's state is handed over only by its own continue-as-new: a start that carries one
+    (a well-formed state, here that of an older run) fails at once and does nothing; the
+    published start schema does not name it."""
+    env = time_skipping_env
+    state = json.loads(CONTINUED_BY_V1.read_text())["carried"]
+    forged = {"subscription_id": state["plan"]["subscription_id"], key: state}
+    workflow_id = f"subscription-forged-{uuid.uuid4().hex[:8]}"
+    async with billing_worker(env):
+        handle = await env.client.start_workflow(
+            "SubscriptionWorkflow", forged, id=workflow_id, task_queue=task_queue
+        )
+        with pytest.raises(WorkflowFailureError) as failed:
+            await handle.result()
+        history = await handle.fetch_history()
+
+    cause = failed.value.cause
+    assert isinstance(cause, ApplicationError)
+    assert (cause.type, cause.non_retryable) == ("InvalidSubscriptionInput", True)
+    assert f"{key}: internal state" in cause.message
+    assert not [e for e in history.events if e.HasField("activity_task_scheduled_event_attributes")]
+    published = (CONTRACT / "subscription-input.schema.json").read_text()
+    assert "continuation" not in published
+    assert "carried" not in published
 
 
 async def test_a_bad_event_in_a_signal_is_set_aside_with_its_reason_and_the_rest_count(

@@ -119,6 +119,7 @@ class Chores:
                 status=status,
                 at=workflow.now(),
                 reason=reason,
+                period=state.period,
             ),
             summary=f"status -> {status}",
         )

@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from billing.contracts.common import invoice_workflow_id
     from billing.contracts.invoice import InvoiceSummary, InvoiceWorkflowInput
+    from billing.contracts.subscription import CancelRequest
     from billing.contracts.subscription_state import SubscriptionState
     from billing.errors import BillingError
     from billing.invoice import RatedInvoice, rate_invoice
@@ -49,12 +50,21 @@ def closing_time(state: SubscriptionState, now: datetime) -> datetime | None:
 
 
 async def close_period(state: SubscriptionState, closing_at: datetime) -> bool:
-    """Invoice the period up to `closing_at`, then end (True) or roll over (False)."""
+    """Invoice the period up to `closing_at`, then end (True) or roll over (False).
+
+    The invoice's activity also stores the period the subscription goes on with (the billing
+    config and zone that decide it are not changed by a plan switch); a cancel that arrives
+    meanwhile is corrected by the status write that follows it (`chores`)."""
     state.closing_at = closing_at
+    plan = state.plan
+    upcoming = period_after(
+        state.period, closing_at=closing_at, invoice_day=plan.billing.invoice_day, tz=plan.timezone
+    )
     if closing_at > state.period.start:
-        await invoice(state, Period(start=state.period.start, end=closing_at))
-    cancel = state.cancel
-    if cancel is not None and (not cancel.at_period_end or closing_at >= state.period.end):
+        then = upcoming if _ending_cancel(state, closing_at) is None else state.period
+        await invoice(state, Period(start=state.period.start, end=closing_at), then=then)
+    cancel = _ending_cancel(state, closing_at)
+    if cancel is not None:
         state.status = "canceled"
         state.status_reason = cancel.reason or "canceled"
         state.closing_at = None
@@ -79,15 +89,20 @@ async def close_period(state: SubscriptionState, closing_at: datetime) -> bool:
         )
         if state.plan_change is change:  # a newer change, sent meanwhile, waits its turn
             state.plan_change = None
-    plan = state.plan
-    upcoming = period_after(
-        state.period, closing_at=closing_at, invoice_day=plan.billing.invoice_day, tz=plan.timezone
-    )
     intake.roll_over(state, upcoming)
     return False
 
 
-async def invoice(state: SubscriptionState, billed: Period) -> None:
+def _ending_cancel(state: SubscriptionState, closing_at: datetime) -> CancelRequest | None:
+    """The cancel that ends the subscription when the period closes at `closing_at`, if any."""
+    cancel = state.cancel
+    if cancel is not None and (not cancel.at_period_end or closing_at >= state.period.end):
+        return cancel
+    return None
+
+
+async def invoice(state: SubscriptionState, billed: Period, *, then: Period) -> None:
+    """Issue the invoice of `billed`; the subscription's stored period becomes `then`."""
     plan = state.plan
     label = period_label(state, billed)
     usage = await calls.AGGREGATE_PERIOD_USAGE(
@@ -106,6 +121,7 @@ async def invoice(state: SubscriptionState, billed: Period) -> None:
             payment_terms_days=plan.billing.payment_terms_days,
             draft=not plan.billing.auto_generate_invoices,
             watermark=usage.watermark,
+            subscription_period=then,
         ),
         summary=f"issue the invoice of {label} ({rated.total} {rated.currency})",
     )

@@ -73,10 +73,19 @@ class SubscriptionWorkflow:
         self._state: SubscriptionState | None = None
         carried = subscription.get(CONTINUATION) or subscription.get(_OLD_CONTINUATION)
         try:
-            if carried is not None:
-                self._state = SubscriptionState.model_validate(carried)
-            else:
+            if carried is None:
                 self._input = SubscriptionInput.model_validate(subscription)
+            elif workflow.info().continued_run_id is None:
+                # Only a run's own continue-as-new hands over state: a caller's start must not
+                # forge it (a status, open invoices, the usage counted so far).
+                key = CONTINUATION if subscription.get(CONTINUATION) else _OLD_CONTINUATION
+                self._input_error = (
+                    f"{key}: internal state that a run hands to the next by "
+                    "continue-as-new; a start cannot set it (see contract/"
+                    "subscription-input.schema.json for what a start takes)"
+                )
+            else:
+                self._state = SubscriptionState.model_validate(carried)
         except ValidationError as error:
             self._input_error = describe_validation_error(error)
         self._intake = Intake()
