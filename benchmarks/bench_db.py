@@ -127,18 +127,11 @@ def ingest(engine: Engine, subscription_id: str, total: int, *, progress: bool) 
     return spent
 
 
-def aggregate_times(
-    engine: Engine, subscription_id: str, runs: int, *, unbilled_only: bool = False
-) -> tuple[float, list[float]]:
+def aggregate_times(engine: Engine, subscription_id: str, runs: int) -> tuple[float, list[float]]:
     def once() -> float:
         started = time.perf_counter()
         aggregate_usage(
-            engine,
-            subscription_id=subscription_id,
-            meter=METER,
-            start=MONTH.start,
-            end=MONTH.end,
-            unbilled_only=unbilled_only,
+            engine, subscription_id=subscription_id, meter=METER, start=MONTH.start, end=MONTH.end
         )
         return time.perf_counter() - started
 
@@ -151,30 +144,6 @@ def expected_sum(total: int) -> Decimal:
 
 
 STATISTICS = {"sqlite": "ANALYZE", "postgresql": "VACUUM ANALYZE (what autovacuum does)"}
-
-
-#: The same run on the indexes before migration 0004 (no quantity): the table row per event.
-BASELINE = ("baseline: indexes without quantity", False)
-
-
-def index_shape(engine: Engine, backend: str, *, covering: bool) -> None:
-    """Rebuild the usage indexes with or without the quantity (migration 0004's change)."""
-    columns = "subscription_id, meter_id, timestamp" + (", quantity" if covering else "")
-    with engine.begin() as connection:
-        for name in ("ix_usage_events_subscription_meter_time", "ix_usage_events_unbilled"):
-            connection.execute(text(f"DROP INDEX {name}"))
-        connection.execute(
-            text(
-                f"CREATE INDEX ix_usage_events_subscription_meter_time ON usage_events ({columns})"
-            )
-        )
-        connection.execute(
-            text(
-                f"CREATE INDEX ix_usage_events_unbilled ON usage_events ({columns}) "
-                "WHERE invoice_id IS NULL"
-            )
-        )
-    refresh_statistics(engine, backend)
 
 
 def refresh_statistics(engine: Engine, backend: str) -> None:
@@ -207,18 +176,13 @@ def run(backend: str, url: str, events: int, runs: int) -> None:
         # Right after a bulk load the planner's statistics are stale; autovacuum (PostgreSQL)
         # refreshes them within a minute or so. Measure again as it would leave the table.
         refresh_statistics(engine, backend)
-        for label, covering in (("indexes ending with quantity", True), BASELINE):
-            if not covering:
-                index_shape(engine, backend, covering=False)
-            _, times = aggregate_times(engine, "sub_main", runs)
-            _, unbilled = aggregate_times(engine, "sub_main", runs, unbilled_only=True)
-            print(
-                f"  {backend}: after {STATISTICS[backend]}, {label}: aggregate median of {runs} "
-                f"{statistics.median(times) * 1000:.0f} ms (min {min(times) * 1000:.0f}, "
-                f"max {max(times) * 1000:.0f}); unbilled rows only (what an invoice reads) "
-                f"{statistics.median(unbilled) * 1000:.0f} ms",
-                flush=True,
-            )
+        _, times = aggregate_times(engine, "sub_main", runs)
+        print(
+            f"  {backend}: after {STATISTICS[backend]}: aggregate median of {runs} "
+            f"{statistics.median(times) * 1000:.0f} ms (min {min(times) * 1000:.0f}, "
+            f"max {max(times) * 1000:.0f})",
+            flush=True,
+        )
     finally:
         engine.dispose()
 

@@ -181,14 +181,8 @@ class UsageEvent(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("subscription_id", "event_id"),
         CheckConstraint("quantity >= 0", name="quantity_not_negative"),
-        # Both end with the quantity (migration 0004), so a period's sum, count or max reads the
-        # index alone, never a table row per event.
         Index(
-            "ix_usage_events_subscription_meter_time",
-            "subscription_id",
-            "meter_id",
-            "timestamp",
-            "quantity",
+            "ix_usage_events_subscription_meter_time", "subscription_id", "meter_id", "timestamp"
         ),
         # The unbilled rows only: period usage, late usage and the billing UPDATE read these.
         Index(
@@ -196,7 +190,6 @@ class UsageEvent(SQLModel, table=True):
             "subscription_id",
             "meter_id",
             "timestamp",
-            "quantity",
             postgresql_where=text("invoice_id IS NULL"),
             sqlite_where=text("invoice_id IS NULL"),
         ),
