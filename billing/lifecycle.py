@@ -6,6 +6,7 @@ workflows decide with these functions.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
@@ -34,6 +35,13 @@ INVOICE_TRANSITIONS: Mapping[str, frozenset[str]] = {
     "paid": frozenset(),
     "void": frozenset(),
 }
+
+
+def request_in_effect(requested_at: datetime | None, closing_at: datetime) -> bool:
+    """A cancel or plan change takes effect at the first close at or after the instant it was
+    asked: a period of a backdated catch-up that ended before the request is invoiced as it
+    was, not ended or switched early. (None: a request recorded by older code, in effect.)"""
+    return requested_at is None or closing_at >= requested_at
 
 
 def status_from_standings(

@@ -63,7 +63,10 @@ class SubscriptionState(BaseModel):
     payments: list[ForwardedPayment] = Field(default_factory=list)
     """Payments sent to the subscription, not yet forwarded to their invoice."""
     cancel: CancelRequest | None = None
+    cancel_requested_at: UtcDatetime | None = None
     plan_change: PlanChange | None = None
+    plan_change_requested_at: UtcDatetime | None = None
+    """When each was received: it takes effect at the first close from then on."""
     unpersisted_events: list[UsageEvent] = Field(default_factory=list)
     run: int = 1
 

@@ -6,6 +6,7 @@ awaits it: the window in which a handler's write could be lost, or a drain could
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -34,6 +35,7 @@ from billing.contracts.subscription import (
 )
 from billing.periods import Period
 from billing_db.repo_catalog import get_subscription
+from billing_db.repo_invoices import list_invoices
 from billing_db.repo_usage import period_usage
 from billing_db.tables import notifications, usage_events
 from billing_service.client import approve_invoice, start_subscription, subscription_handle
@@ -383,3 +385,50 @@ async def test_a_cancel_while_the_invoice_is_issued_leaves_the_stored_period_the
 
     stored = get_subscription(engine, subscription_id=sub_id)
     assert (stored.status, stored.current_period) == ("canceled", ended.period)
+
+
+@pytest.mark.parametrize("at_period_end", [False, True], ids=["cancel-now", "at-period-end"])
+async def test_a_cancel_during_a_backdated_catch_up_ends_the_period_it_was_asked_in(
+    dev_env: WorkflowEnvironment,
+    gated: Gated,
+    engine: Engine,
+    task_queue: str,
+    at_period_end: bool,
+) -> None:
+    """A cancel that arrives while a past period is invoiced ends the subscription at the close
+    it asked for (now, or the end of the current period), not at the end of that past period:
+    every period up to the cancel is invoiced (it was: only the first one)."""
+    gate = Gate(AGGREGATE_PERIOD_USAGE)
+    env = dev_env
+    async with gated(gate):
+        now = await env.get_current_time()
+        start_at, invoice_day = backdated(now, closed=2)
+        sub_id, handle = await _subscribed(
+            env, task_queue, start_at=start_at, billing=SEED_BILLING | {"invoice_day": invoice_day}
+        )
+        await gate.entered.wait()
+        asked_at = await env.get_current_time()
+        await handle.signal("cancel", CancelRequest(at_period_end=at_period_end, reason="bye"))
+        await quiet(handle, pending={AGGREGATE_PERIOD_USAGE})
+        gate.release.set()
+        status = await status_when(
+            env.client,
+            sub_id,
+            lambda s: len(s.open_invoices) >= 2 and s.period.end > now,
+        )
+        if at_period_end:
+            await handle.terminate("test over")
+        else:
+            await handle.result()
+
+    invoiced = [invoice.period for invoice in list_invoices(engine, subscription_id=sub_id)]
+    chained = all(a.end == b.start for a, b in itertools.pairwise(invoiced))
+    if at_period_end:
+        # Two past periods invoiced; the current one runs on, to end at its end.
+        waiting = (len(invoiced), chained, status.status, status.cancel_at_period_end)
+        assert waiting == (2, True, "active", True)
+    else:
+        # Both past periods and the current one up to the cancel, which ended it.
+        last_end = invoiced[-1].end if invoiced else None
+        ended = (len(invoiced), chained, last_end is not None and last_end >= asked_at)
+        assert ended == (3, True, True)

@@ -26,12 +26,15 @@ with workflow.unsafe.imports_passed_through():
     from billing.contracts.subscription_state import SubscriptionState
     from billing.errors import BillingError
     from billing.invoice import RatedInvoice, rate_invoice
+    from billing.lifecycle import request_in_effect
     from billing.periods import Period, period_after, proration_factor
     from workflows import calls
     from workflows.notify import notify
     from workflows.subscription import intake
     from workflows.subscription.views import notification, period_label
 
+#: Cancels and plan changes take effect from the instant they were asked (see `_in_effect`).
+REQUESTS_FROM_THEIR_INSTANT = "requests-take-effect-from-their-instant"
 #: Invoice numbers the status keeps as open (older ones are still watched by their workflows).
 OPEN_KEPT = 20
 
@@ -70,7 +73,7 @@ async def close_period(state: SubscriptionState, closing_at: datetime) -> bool:
         state.closing_at = None
         return True
     change = state.plan_change
-    if change is not None:
+    if change is not None and _in_effect(state.plan_change_requested_at, closing_at):
         registered = await calls.REGISTER_PRICING(
             RegisterPricingInput(
                 subscription_id=state.plan.subscription_id,
@@ -89,6 +92,7 @@ async def close_period(state: SubscriptionState, closing_at: datetime) -> bool:
         )
         if state.plan_change is change:  # a newer change, sent meanwhile, waits its turn
             state.plan_change = None
+            state.plan_change_requested_at = None
     intake.roll_over(state, upcoming)
     return False
 
@@ -96,9 +100,18 @@ async def close_period(state: SubscriptionState, closing_at: datetime) -> bool:
 def _ending_cancel(state: SubscriptionState, closing_at: datetime) -> CancelRequest | None:
     """The cancel that ends the subscription when the period closes at `closing_at`, if any."""
     cancel = state.cancel
-    if cancel is not None and (not cancel.at_period_end or closing_at >= state.period.end):
+    if cancel is None or not _in_effect(state.cancel_requested_at, closing_at):
+        return None
+    if not cancel.at_period_end or closing_at >= state.period.end:
         return cancel
     return None
+
+
+def _in_effect(requested_at: datetime | None, closing_at: datetime) -> bool:
+    """`request_in_effect`; runs recorded before the rule existed replay as they ran."""
+    if request_in_effect(requested_at, closing_at):
+        return True
+    return not workflow.patched(REQUESTS_FROM_THEIR_INSTANT)
 
 
 async def invoice(state: SubscriptionState, billed: Period, *, then: Period) -> None:

@@ -272,11 +272,13 @@ class SubscriptionWorkflow:
         state = await self._ready()
         if not state.canceled:
             state.cancel = request
+            state.cancel_requested_at = workflow.now()
 
     @workflow.signal(name="change_plan")
     async def change_plan(self, change: PlanChange) -> None:
         state = await self._ready()
         state.plan_change = change
+        state.plan_change_requested_at = workflow.now()
 
     @workflow.update(name="approve_invoice")
     async def approve_draft(self, approval: ApproveInvoice) -> None:
