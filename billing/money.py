@@ -140,6 +140,14 @@ def to_decimal(value: Decimal | int | str | float) -> Decimal:
     return result
 
 
+def trimmed(value: Decimal) -> Decimal:
+    """`value` without trailing fractional zeros, never in exponent form: a quantity read back
+    from a fixed-scale column (`150.000000`) as it was sent (`150`, `0.1`)."""
+    normal = value.normalize()
+    exponent = normal.as_tuple().exponent
+    return normal.quantize(Decimal(1)) if isinstance(exponent, int) and exponent > 0 else normal
+
+
 def format_decimal(value: Decimal) -> str:
     """Fixed-point text of a Decimal, never scientific: `Decimal("1E+2")` -> `"100"`."""
     return format(value, "f")

@@ -41,7 +41,7 @@ from billing.aggregation import UsageRecord
 from billing.catalog import Meter, Pricing
 from billing.errors import BillingError
 from billing.invoice import LateUsage
-from billing.money import ZERO, format_decimal
+from billing.money import ZERO, format_decimal, trimmed
 from billing.periods import Period
 from billing_db.engine import transaction
 from billing_db.errors import (
@@ -468,7 +468,7 @@ def recorded_since(
         UsageRecord.model_construct(
             event_id=row.event_id,
             meter_id=row.meter_id,
-            quantity=Decimal(row.quantity),
+            quantity=trimmed(Decimal(row.quantity)),
             timestamp=row.timestamp,
             properties=row.properties or {},
         )

@@ -18,6 +18,7 @@ from billing.money import (
     quantum,
     round_money,
     to_decimal,
+    trimmed,
 )
 
 
@@ -146,3 +147,12 @@ def test_a_price_is_bounded_where_an_invoice_line_can_hold_it() -> None:
     for huge_or_tiny in ("1e999999", "1000000000000", "1e-999999", "1e-65"):
         with pytest.raises(ValidationError):
             price.validate_python(huge_or_tiny)
+
+
+@pytest.mark.parametrize(
+    ("stored", "shown"),
+    [("150.000000", "150"), ("0.100000", "0.1"), ("12.340000", "12.34"), ("0.000000", "0"),
+     ("1E+2", "100"), ("7", "7")],
+)  # fmt: skip
+def test_a_quantity_read_back_is_trimmed_to_what_was_sent(stored: str, shown: str) -> None:
+    assert format_decimal(trimmed(Decimal(stored))) == shown
