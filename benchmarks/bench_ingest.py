@@ -38,15 +38,14 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.notifications.settings import SmtpSettings
-from billing import seed
-from billing.contracts.subscription import RawUsageBatch, SubscriptionInput
+from billing.contracts.subscription import RawUsageBatch
 from billing_db import repo_api_keys
 from billing_db.engine import make_engine
 from billing_db.migrate import upgrade
-from billing_db.tables import subscriptions as subscription_rows
 from billing_db.tables import usage_events
-from billing_service.client import start_subscription, subscription_handle
+from billing_service.client import subscription_handle
 from billing_service.worker import create_worker
+from devtools.usage_load import stored_subscriptions
 from scripts.temporal_tools import ensure_all
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
@@ -58,27 +57,6 @@ METER = "bandwidth_egress"
 def _rows(engine: Engine, table: Any = usage_events) -> int:
     with engine.connect() as connection:
         return int(connection.execute(select(func.count()).select_from(table)).scalar_one())
-
-
-async def stored_subscriptions(client: Client, engine: Engine, count: int) -> list[str]:
-    """Start `count` subscriptions of the seed's plan (no threshold emails: intake is measured,
-    not mail); return once their workflows have stored them all."""
-    ids = [f"bench_{uuid.uuid4().hex[:10]}" for _ in range(count)]
-    for subscription_id in ids:
-        document = {
-            "subscription_id": subscription_id,
-            "account_id": ACCOUNT,
-            "livemode": False,
-            "customer": {"id": f"cus_{subscription_id}", "name": "Bench", "email": "b@example.com"},
-            "meters": [seed.METER],
-            "pricing": seed.HYBRID_PRICING,
-            "notifications": {"usage_threshold": {"email": False, "webhook": False}},
-        }
-        subscription = SubscriptionInput.model_validate(document)
-        await start_subscription(client, subscription, task_queue=TASK_QUEUE)
-    while _rows(engine, subscription_rows) < count:  # noqa: ASYNC110 (the database)
-        await asyncio.sleep(0.1)
-    return ids
 
 
 def _event(event_id: str, subscription_id: str | None = None) -> dict[str, Any]:
@@ -210,7 +188,9 @@ async def main(subscriptions: int, naive_events: int, http_events: int, concurre
     api: subprocess.Popen[bytes] | None = None
     try:
         async with create_worker(env.client, task_queue=TASK_QUEUE, engine=engine, smtp=smtp):
-            ids = await stored_subscriptions(env.client, engine, subscriptions)
+            ids = await stored_subscriptions(
+                env.client, engine, subscriptions, account_id=ACCOUNT, task_queue=TASK_QUEUE
+            )
             key = repo_api_keys.create_api_key(engine, account_id=ACCOUNT, mode="test").secret
             api, base = _api(
                 folder, url, env.client.service_client.config.target_host, env.client.namespace
