@@ -50,11 +50,6 @@ from billing_service.services import usage
 
 router = APIRouter(prefix="/v1/billing", responses=RESPONSES)
 T = TypeVar("T")
-#: Usage batches checked and committed at once. Two: one is checked while the other commits
-#: (SQLite writes one at a time, and the checks hold the GIL); more only stretch every batch,
-#: the writer's included, as threads share the interpreter (measured: 16 at once gave a p50
-#: twice as long and fewer events per second). The rest wait on the event loop.
-_INTAKE_THREADS = asyncio.Semaphore(2)
 #: How long a query waits for a worker before the API says none answered (503).
 QUERY_SECONDS = 10.0
 
@@ -214,7 +209,7 @@ async def record_usage(caller: CallerDep, request: UsageIn) -> UsageIntakeResult
         def resolve(subscription_ids: Sequence[str]) -> dict[str, usage.Target]:
             return {**stored(subscription_ids), own.subscription_id: own}
 
-    async with _INTAKE_THREADS:
+    async with caller.resources.intake:
         batch, result, new = await blocking(
             usage.check_and_commit,
             caller.engine,
