@@ -1,37 +1,48 @@
-"""Usage ingestion throughput: the naive one-signal-per-event path against the HTTP batch
-intake, on one machine, in one run, into the same subscriptions. Prints figures; asserts none.
+"""Usage ingestion, every path into the same subscriptions in one run on one machine. Prints
+figures; asserts none.
 
-Set-up: the `temporal` CLI dev server, one in-process worker (production wiring), a migrated
-SQLite database (test mode), N subscriptions started through their workflows (so stored by
-them), and a real `billing api` process on a loopback port.
+Set-up: the `temporal` CLI dev server (production settings), one in-process worker (production
+wiring) whose mail goes to a local aiosmtpd catcher, a migrated database (`--backend sqlite`, or
+`postgresql` on a throwaway cluster), N subscriptions started through their workflows (stored
+by them), and a real `billing api` process on a loopback port.
 
-1. naive: one `record_usage` signal per event; done when the ledger holds every event.
-2. HTTP: `POST /v1/billing/usage/events` over keep-alive connections (C concurrent requests),
-   100 and 1,000 events per request, spread over the subscriptions, 10 % of events re-sent
-   (duplicates); done when the last 200 arrives (accepted means committed). Rows stored must
-   equal the unique events sent.
+1. naive: one `record_usage` signal per event (the pattern of Temporal's subscription samples).
+2. signals: `record_usage` at 100 events per signal.
+   Both are done when the ledger holds every event (the worker records them).
+3. HTTP: `POST /v1/billing/usage/events` from C keep-alive clients at once, 100 and 1,000 events
+   per request, each event naming its subscription, 10 % of events re-sent; done when the last
+   200 arrives (accepted means committed). Rows stored must equal the unique events sent.
 
-    uv run python -m benchmarks.bench_ingest [--subscriptions 200] [--naive-events 2000]
-                                             [--http-events 100000] [--concurrency 16]
+Then: history events of a sample of subscriptions (the nudges keep them small whatever the
+volume), and the delay from an HTTP batch that crosses a usage threshold to its email.
+
+    uv run python -m benchmarks.bench_ingest [--backend sqlite|postgresql] [--subscriptions 1000]
+        [--naive-events 2000] [--signal-events 20000] [--http-events 100000] [--clients 16]
+
+Run it alone on the machine (`flock /tmp/heavy.lock ...` where the box is shared): every
+process here competes for the same cores.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
-import random
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
+from aiosmtpd.controller import Controller
 from sqlalchemy import Engine, func, select
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -39,128 +50,87 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.notifications.settings import SmtpSettings
 from billing import seed
-from billing.contracts.subscription import RawUsageBatch, SubscriptionInput
+from billing.contracts.subscription import RawUsageBatch
 from billing_db import repo_api_keys
 from billing_db.engine import make_engine
 from billing_db.migrate import upgrade
-from billing_db.tables import subscriptions as subscription_rows
 from billing_db.tables import usage_events
-from billing_service.client import start_subscription, subscription_handle
+from billing_service.client import subscription_handle
 from billing_service.worker import create_worker
+from devtools.servers import MailCatcher
+from devtools.usage_load import METER, USAGE_PATH, post_load, stored_subscriptions, usage_load
+from scripts.postgres_tools import free_port, start_cluster
 from scripts.temporal_tools import ensure_all
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
 TASK_QUEUE = "bench-ingest"
 ACCOUNT = "acct_bench"
-METER = "bandwidth_egress"
+SIGNAL_BATCH = 100
 
 
-def _rows(engine: Engine, table: Any = usage_events) -> int:
+def _rows(engine: Engine) -> int:
     with engine.connect() as connection:
-        return int(connection.execute(select(func.count()).select_from(table)).scalar_one())
+        return int(connection.execute(select(func.count()).select_from(usage_events)).scalar_one())
 
 
-async def stored_subscriptions(client: Client, engine: Engine, count: int) -> list[str]:
-    """Start `count` subscriptions of the seed's plan (no threshold emails: intake is measured,
-    not mail); return once their workflows have stored them all."""
-    ids = [f"bench_{uuid.uuid4().hex[:10]}" for _ in range(count)]
-    for subscription_id in ids:
-        document = {
-            "subscription_id": subscription_id,
-            "account_id": ACCOUNT,
-            "livemode": False,
-            "customer": {"id": f"cus_{subscription_id}", "name": "Bench", "email": "b@example.com"},
-            "meters": [seed.METER],
-            "pricing": seed.HYBRID_PRICING,
-            "notifications": {"usage_threshold": {"email": False, "webhook": False}},
-        }
-        subscription = SubscriptionInput.model_validate(document)
-        await start_subscription(client, subscription, task_queue=TASK_QUEUE)
-    while _rows(engine, subscription_rows) < count:  # noqa: ASYNC110 (the database)
-        await asyncio.sleep(0.1)
-    return ids
+async def _until_rows(engine: Engine, count: int, seconds: float = 900) -> None:
+    deadline = time.perf_counter() + seconds
+    while await asyncio.to_thread(_rows, engine) < count:
+        if time.perf_counter() > deadline:
+            raise SystemExit(f"the ledger never held {count} rows")
+        await asyncio.sleep(0.05)
 
 
-def _event(event_id: str, subscription_id: str | None = None) -> dict[str, Any]:
-    """An event of 1 GB; naming its subscription (for a batch of several) when given."""
-    event: dict[str, Any] = {"event_id": event_id, "meter_id": METER, "quantity": "1"}
-    return event if subscription_id is None else {**event, "subscription_id": subscription_id}
+def _event(event_id: str) -> dict[str, Any]:
+    return {"event_id": event_id, "meter_id": METER, "quantity": "1"}
 
 
-async def naive(client: Client, engine: Engine, subscriptions: list[str], count: int) -> float:
-    """One signal per event; the seconds until the ledger holds them all."""
-    before = _rows(engine)
-    begin = time.perf_counter()
+async def signalled(
+    client: Client, engine: Engine, subscriptions: list[str], count: int, per_signal: int
+) -> float:
+    """`count` events in `record_usage` signals of `per_signal` events, spread over the
+    subscriptions; the seconds until the ledger holds them all."""
+    before = await asyncio.to_thread(_rows, engine)
+    tag = uuid.uuid4().hex[:6]
     limit = asyncio.Semaphore(64)
 
     async def one(index: int) -> None:
-        subscription_id = subscriptions[index % len(subscriptions)]
+        events = [_event(f"s{tag}-{index}-{n}") for n in range(per_signal)]
         async with limit:
-            await subscription_handle(client, subscription_id).signal(
-                "record_usage",
-                RawUsageBatch(events=[_event(f"n{index}")]),
+            await subscription_handle(client, subscriptions[index % len(subscriptions)]).signal(
+                "record_usage", RawUsageBatch(events=events)
             )
 
-    await asyncio.gather(*(one(index) for index in range(count)))
-    deadline = begin + 600
-    while _rows(engine) < before + count and time.perf_counter() < deadline:  # noqa: ASYNC110
-        await asyncio.sleep(0.05)
+    begin = time.perf_counter()
+    await asyncio.gather(*(one(index) for index in range(count // per_signal)))
+    await _until_rows(engine, before + count // per_signal * per_signal)
     return time.perf_counter() - begin
 
 
-def _requests(
-    subscriptions: list[str], total: int, per_request: int, tag: str
-) -> tuple[list[list[dict[str, Any]]], int]:
-    """Batches of `per_request` events, 10 % of them re-sends of earlier events; the number
-    of unique events."""
-    rng = random.Random(7)
-    unique = [
-        _event(f"{tag}{index}", subscriptions[index % len(subscriptions)])
-        for index in range(total - total // 10)
-    ]
-    events = unique + rng.sample(unique, total // 10)
-    rng.shuffle(events)
-    batches = [events[i : i + per_request] for i in range(0, len(events), per_request)]
-    return batches, len(unique)
+@contextlib.contextmanager
+def database(backend: str, folder: Path) -> Iterator[str]:
+    """A migrated database of the backend, dropped with its cluster at the end."""
+    if backend == "sqlite":
+        url = f"sqlite:///{folder / 'billing-test.db'}"
+        upgrade(url)
+        yield url
+        return
+    cluster = start_cluster()
+    try:
+        admin = f"host=127.0.0.1 port={cluster.port} user=postgres"
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute("CREATE DATABASE bench")
+        url = cluster.url("bench")
+        upgrade(url)
+        yield url
+    finally:
+        cluster.stop()
 
 
-async def over_http(
-    url: str, key: str, batches: list[list[dict[str, Any]]], concurrency: int
-) -> tuple[float, list[float], int, int]:
-    """Post every batch with `concurrency` keep-alive clients; seconds, request latencies,
-    accepted and duplicates as answered."""
-    latencies: list[float] = []
-    counts = [0, 0]
-    queue: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue()
-    for batch in batches:
-        queue.put_nowait(batch)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(
-        base_url=url, headers={"Authorization": f"Bearer {key}"}, limits=limits, timeout=120
-    ) as http:
-
-        async def client() -> None:
-            while not queue.empty():
-                batch = queue.get_nowait()
-                sent = time.perf_counter()
-                answer = await http.post("/v1/billing/usage/events", json={"events": batch})
-                latencies.append(time.perf_counter() - sent)
-                body = answer.json()
-                if answer.status_code != 200 or body["rejected"]:
-                    raise SystemExit(f"unexpected answer: {body}")
-                counts[0] += body["accepted"]
-                counts[1] += body["duplicates"]
-
-        begin = time.perf_counter()
-        await asyncio.gather(*(client() for _ in range(concurrency)))
-        seconds = time.perf_counter() - begin
-    return seconds, latencies, counts[0], counts[1]
-
-
-def _api(
-    folder: Path, url: str, address: str, namespace: str
-) -> tuple[subprocess.Popen[bytes], str]:
-    port = 20000 + random.Random().randrange(20000)
+@contextlib.asynccontextmanager
+async def api_process(folder: Path, url: str, address: str, namespace: str) -> AsyncIterator[str]:
+    """`billing api` on a free loopback port, test mode on `url`; its base URL."""
+    port = free_port()
     env = {
         **os.environ,
         "TEMPORAL_ADDRESS": address,
@@ -175,88 +145,162 @@ def _api(
     env.pop("BILLING_API_KEY", None)
     upgrade(env["DATABASE_URL"])
     billing = str(Path(sys.executable).parent / "billing")
-    log = (folder / "api.log").open("ab")
-    process = subprocess.Popen(
-        [billing, "api", "--host", "127.0.0.1"], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
+    with (folder / "api.log").open("ab") as log:
+        process = await asyncio.create_subprocess_exec(
+            billing, "api", "--host", "127.0.0.1", env=env, stdout=log, stderr=subprocess.STDOUT
+        )
     base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(f"{base}/openapi.json", timeout=2).status_code == 200:
-                return process, base
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"billing api did not start; see {folder / 'api.log'}")
+    try:
+        async with httpx.AsyncClient() as http:
+            for _ in range(300):
+                with contextlib.suppress(httpx.TransportError):
+                    if (await http.get(f"{base}/openapi.json", timeout=2)).status_code == 200:
+                        break
+                await asyncio.sleep(0.2)
+            else:
+                raise SystemExit(f"billing api did not start; see {folder / 'api.log'}")
+        yield base
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), 30)
 
 
-def _ms(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100)[int(q) - 1] * 1000 if len(values) > 1 else 0.0
+async def history_events(client: Client, subscriptions: list[str]) -> list[int]:
+    """Events in the current run's history of each subscription."""
+    counts = []
+    for subscription_id in subscriptions:
+        found = 0
+        async for _event in subscription_handle(client, subscription_id).fetch_history_events():
+            found += 1
+        counts.append(found)
+    return counts
 
 
-async def main(subscriptions: int, naive_events: int, http_events: int, concurrency: int) -> None:
+async def threshold_delay(
+    client: Client, engine: Engine, base: str, key: str, catcher: MailCatcher
+) -> float:
+    """Seconds from the 200 of an HTTP batch crossing the 80 % usage threshold (85 of the 100
+    GB included) to its email at the catcher: nudge interval, ledger count, notification."""
+    [subscription_id] = await stored_subscriptions(
+        client,
+        engine,
+        1,
+        account_id=ACCOUNT,
+        task_queue=TASK_QUEUE,
+        notifications=seed.NOTIFICATIONS,
+    )
+    before = len(catcher.messages)
+    event = {**_event("threshold-1"), "quantity": "85", "subscription_id": subscription_id}
+    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {key}"}) as http:
+        answer = await http.post(USAGE_PATH, json={"events": [event]}, timeout=60)
+    crossed = time.perf_counter()
+    if answer.status_code != 200 or answer.json()["accepted"] != 1:
+        raise SystemExit(f"threshold batch: {answer.status_code} {answer.text}")
+    while len(catcher.messages) == before:
+        if time.perf_counter() - crossed > 300:
+            raise SystemExit("no threshold email within 300 s")
+        await asyncio.sleep(0.02)
+    return time.perf_counter() - crossed
+
+
+def _ms(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100)[q - 1] * 1000 if len(values) > 1 else 0.0
+
+
+async def main(arguments: argparse.Namespace) -> None:
     tools = ensure_all()
     folder = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
-    url = f"sqlite:///{folder / 'billing-test.db'}"
-    upgrade(url)
-    engine = make_engine(url)
+    catcher = MailCatcher(emit=lambda _line: None)
+    mail = Controller(catcher, hostname="127.0.0.1", port=free_port())
+    mail.start()
     env = await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter,
         dev_server_existing_path=tools.dev_server,
         search_attributes=SEARCH_ATTRIBUTES,
         dev_server_startup_timeout=timedelta(seconds=90),
     )
-    smtp = SmtpSettings(host="127.0.0.1", port=9, mail_from="bench@example.com", timeout=1)
-    api: subprocess.Popen[bytes] | None = None
+    smtp = SmtpSettings(host="127.0.0.1", port=mail.port, mail_from="bench@example.com", timeout=5)
     try:
-        async with create_worker(env.client, task_queue=TASK_QUEUE, engine=engine, smtp=smtp):
-            ids = await stored_subscriptions(env.client, engine, subscriptions)
-            key = repo_api_keys.create_api_key(engine, account_id=ACCOUNT, mode="test").secret
-            api, base = _api(
-                folder, url, env.client.service_client.config.target_host, env.client.namespace
-            )
-            print(f"usage ingestion, {subscriptions} subscriptions, SQLite at {folder}")
-            seconds = await naive(env.client, engine, ids, naive_events)
-            naive_rate = naive_events / seconds
+        with database(arguments.backend, folder) as url:
+            engine = make_engine(url)
+            try:
+                await run(arguments, env.client, engine, url, folder, smtp, catcher)
+            finally:
+                engine.dispose()
+    finally:
+        await env.shutdown()
+        mail.stop()
+
+
+async def run(
+    arguments: argparse.Namespace,
+    client: Client,
+    engine: Engine,
+    url: str,
+    folder: Path,
+    smtp: SmtpSettings,
+    catcher: MailCatcher,
+) -> None:
+    async with create_worker(client, task_queue=TASK_QUEUE, engine=engine, smtp=smtp):
+        begin = time.perf_counter()
+        ids = await stored_subscriptions(
+            client, engine, arguments.subscriptions, account_id=ACCOUNT, task_queue=TASK_QUEUE
+        )
+        print(
+            f"usage ingestion on {arguments.backend}: {len(ids)} subscriptions started and "
+            f"stored in {time.perf_counter() - begin:.0f} s; {arguments.clients} HTTP clients"
+        )
+        key = repo_api_keys.create_api_key(engine, account_id=ACCOUNT, mode="test").secret
+        address = client.service_client.config.target_host
+        async with api_process(folder, url, address, client.namespace) as base:
+            seconds = await signalled(client, engine, ids, arguments.naive_events, 1)
+            naive = arguments.naive_events / seconds
             print(
-                f"  naive, 1 event/signal:          {naive_rate:>9,.0f} events/s "
-                f"({naive_events} events in {seconds:.1f} s)"
+                f"  (1) naive, 1 event/signal:       {naive:>8,.0f} events/s "
+                f"({arguments.naive_events:,} events in {seconds:.1f} s)"
+            )
+            seconds = await signalled(client, engine, ids, arguments.signal_events, SIGNAL_BATCH)
+            print(
+                f"  (2) record_usage, {SIGNAL_BATCH}/signal:   "
+                f"{arguments.signal_events / seconds:>8,.0f} events/s "
+                f"({arguments.signal_events:,} events in {seconds:.1f} s)"
             )
             for per_request in (100, 1000):
-                batches, unique = _requests(ids, http_events, per_request, f"h{per_request}-")
-                before = _rows(engine)
-                seconds, latencies, accepted, duplicates = await over_http(
-                    base, key, batches, concurrency
+                load = usage_load(ids, arguments.http_events, per_request, tag=f"h{per_request}-")
+                before = await asyncio.to_thread(_rows, engine)
+                posted = await post_load(
+                    base, key, load.batches, clients=arguments.clients, request_seconds=300
                 )
-                stored = _rows(engine) - before
-                rate = http_events / seconds
+                stored = await asyncio.to_thread(_rows, engine) - before
+                rate = load.events / posted.seconds
                 print(
-                    f"  HTTP, {per_request:>4} events/request, {concurrency} clients: "
-                    f"{rate:>9,.0f} events/s ({http_events} events in {seconds:.1f} s), "
-                    f"p50 {_ms(latencies, 50):.0f} ms, p99 {_ms(latencies, 99):.0f} ms, "
-                    f"{rate / naive_rate:.0f}x naive; rows stored {stored} = unique {unique}: "
-                    f"{stored == unique} (answered {accepted} accepted, {duplicates} duplicates)"
+                    f"  (3) HTTP, {per_request:>4}/request:       {rate:>8,.0f} events/s "
+                    f"({load.events:,} in {posted.seconds:.1f} s), request p50 "
+                    f"{_ms(posted.latencies, 50):,.0f} ms, p99 {_ms(posted.latencies, 99):,.0f} "
+                    f"ms; {rate / naive:,.0f}x naive; rows stored {stored:,} = unique "
+                    f"{load.unique:,}: {stored == load.unique} (answered {posted.accepted:,} "
+                    f"accepted, {posted.duplicates:,} duplicates, "
+                    f"{len(posted.rejected) + len(posted.failures)} refused)"
                 )
-    finally:
-        if api is not None:
-            api.terminate()
-            api.wait(timeout=20)
-        await env.shutdown()
-        engine.dispose()
+            sample = ids[:: max(1, len(ids) // arguments.sample)][: arguments.sample]
+            counts = await history_events(client, sample)
+            print(
+                f"  history events per subscription (current run, {len(sample)} sampled after "
+                f"{arguments.naive_events + arguments.signal_events + 2 * arguments.http_events:,}"
+                f" events over {len(ids)}): min {min(counts)}, median "
+                f"{statistics.median(counts):.0f}, max {max(counts)}"
+            )
+            delay = await threshold_delay(client, engine, base, key, catcher)
+            print(f"  usage threshold crossed over HTTP -> its email: {delay:.2f} s")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--subscriptions", type=int, default=200)
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--subscriptions", type=int, default=1000)
     parser.add_argument("--naive-events", type=int, default=2_000)
+    parser.add_argument("--signal-events", type=int, default=20_000)
     parser.add_argument("--http-events", type=int, default=100_000)
-    parser.add_argument("--concurrency", type=int, default=16)
-    arguments = parser.parse_args()
-    asyncio.run(
-        main(
-            arguments.subscriptions,
-            arguments.naive_events,
-            arguments.http_events,
-            arguments.concurrency,
-        )
-    )
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--sample", type=int, default=10, help="histories fetched")
+    asyncio.run(main(parser.parse_args()))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -92,13 +92,12 @@ class SubscriptionRecord(Record):
     created_at: datetime
 
 
-class NewUsageRow(Record):
-    """A usage row a batch intake stored (not a duplicate): what the workflow is told about."""
+class NewUsageRow(NamedTuple):
+    """A usage row a batch intake stored (not a duplicate): what its workflow is nudged about
+    (a tuple: a batch makes a thousand of these)."""
 
     id: int
     subscription_id: str
-    meter_id: str
-    quantity: DecimalValue
 
 
 class UsageEventInput(Record):

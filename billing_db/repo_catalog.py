@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.engine import RowMapping
@@ -610,6 +610,28 @@ def account_subscriptions(
         return found, {row["id"]: _pricing_version(row) for row in versions}, meters
 
 
+class IntakeSubscription(NamedTuple):
+    """What the batch intake checks of a subscription (a tuple: read for every batch)."""
+
+    id: str
+    pricing_version_id: int
+    started_at: datetime
+    status: str
+
+
+def intake_subscriptions(
+    engine: Engine, *, account_id: str, subscription_ids: Iterable[str]
+) -> dict[str, IntakeSubscription]:
+    """The account's subscriptions among `subscription_ids` (another account's are left out),
+    with only what a usage batch is checked against: one narrow query."""
+    columns = subscriptions.c
+    query = select(
+        columns.id, columns.pricing_version_id, columns.started_at, columns.status
+    ).where(columns.id.in_(sorted(set(subscription_ids))), columns.account_id == account_id)
+    with transaction(engine, write=False) as connection:
+        return {row[0]: IntakeSubscription._make(row) for row in connection.execute(query)}
+
+
 def set_subscription_status(
     engine: Engine,
     *,
@@ -683,6 +705,7 @@ def set_subscription_pricing(
 
 __all__ = [
     "SUBSCRIPTION_TRANSITIONS",
+    "IntakeSubscription",
     "content_hash",
     "create_account",
     "create_customer",
@@ -695,6 +718,7 @@ __all__ = [
     "get_customer",
     "get_pricing_version",
     "get_subscription",
+    "intake_subscriptions",
     "list_meters",
     "list_webhook_endpoints",
     "set_subscription_period",

@@ -15,10 +15,12 @@ writers, so ids there are committed in order anyway.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+import weakref
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from sqlalchemy import (
     ColumnElement,
@@ -33,9 +35,9 @@ from sqlalchemy import (
     literal,
     select,
 )
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.types import TypeEngine
 
 from billing.aggregation import UsageRecord
 from billing.catalog import Meter, Pricing
@@ -43,10 +45,11 @@ from billing.errors import BillingError
 from billing.invoice import LateUsage
 from billing.money import ZERO, format_decimal, trimmed
 from billing.periods import Period
-from billing_db.engine import transaction
+from billing_db.engine import is_sqlite, transaction
 from billing_db.errors import (
     InvalidUsageEventError,
     QuantityOverflowError,
+    UnknownSubscriptionError,
     UnpricedMeterError,
 )
 from billing_db.records import (
@@ -58,7 +61,7 @@ from billing_db.records import (
 )
 from billing_db.repo_catalog import read_pricing_version, read_subscription
 from billing_db.repo_common import check_aware, utcnow
-from billing_db.tables import invoices, usage_events
+from billing_db.tables import invoices, subscriptions, usage_events
 from billing_db.types import check_decimal6
 
 #: Rows per INSERT statement (SQLite and psycopg both cap bound parameters per statement).
@@ -68,7 +71,16 @@ MAX_EVENT_ID_LENGTH = 255
 Billed = Literal["any", "unbilled", "billed"]
 
 
-def check_storable(event: UsageEventInput, *, index: int) -> None:
+class Storable(Protocol):
+    """What `check_storable` reads of an event (a `UsageEventInput` or a checked `UsageEvent`)."""
+
+    @property
+    def event_id(self) -> str: ...
+    @property
+    def quantity(self) -> Decimal: ...
+
+
+def check_storable(event: Storable, *, index: int) -> None:
     """Refuse (`InvalidUsageEventError`) what the ledger cannot store: a bad event id, a negative
     quantity, more than 6 decimal places."""
     if not event.event_id or len(event.event_id) > MAX_EVENT_ID_LENGTH:
@@ -89,64 +101,131 @@ def check_storable(event: UsageEventInput, *, index: int) -> None:
         raise InvalidUsageEventError(str(error), index=index, event_id=event.event_id) from None
 
 
-def _row(subscription_id: str, event: UsageEventInput, received_at: datetime) -> dict[str, Any]:
-    return {
-        "subscription_id": subscription_id,
-        "event_id": event.event_id,
-        "meter_id": event.meter_id,
-        "quantity": event.quantity,
-        "timestamp": event.timestamp,
-        "received_at": received_at,
-        "properties": event.properties or None,
-    }
+LedgerRow = tuple[str, str, str, Decimal, datetime, dict[str, Any] | None]
+"""One checked event as the ledger stores it: (subscription_id, event_id, meter_id, quantity,
+timestamp, properties or None)."""
+
+_COLUMNS = (
+    "subscription_id",
+    "event_id",
+    "meter_id",
+    "quantity",
+    "timestamp",
+    "received_at",
+    "properties",
+)
 
 
-def _checked_rows(
-    events: Sequence[UsageEventInput], subscription_id: str, received_at: datetime
-) -> list[dict[str, Any]]:
+def _ledger_row(subscription_id: str, event: UsageEventInput) -> LedgerRow:
+    return (
+        subscription_id,
+        event.event_id,
+        event.meter_id,
+        event.quantity,
+        event.timestamp,
+        event.properties or None,
+    )
+
+
+def _checked_rows(events: Sequence[UsageEventInput], subscription_id: str) -> list[LedgerRow]:
     """Validate every event (nothing is written when one fails); drop repeats in the batch."""
-    rows: dict[str, dict[str, Any]] = {}
+    rows: dict[str, LedgerRow] = {}
     for index, event in enumerate(events):
         check_storable(event, index=index)
-        rows.setdefault(event.event_id, _row(subscription_id, event, received_at))
+        rows.setdefault(event.event_id, _ledger_row(subscription_id, event))
     return list(rows.values())
 
 
-def _insert_ignoring_duplicates(connection: Connection, rows: list[dict[str, Any]]) -> int:
-    """INSERT ... ON CONFLICT (subscription_id, event_id) DO NOTHING; how many were new."""
-    return len(_inserted(connection, rows))
+def _insert_statement(dialect: Dialect, count: int) -> str:
+    """`INSERT ... VALUES (...) x count ON CONFLICT (subscription_id, event_id) DO NOTHING
+    RETURNING id, subscription_id` in the driver's own parameter style (cached per size)."""
+    key = (dialect.name, dialect.paramstyle, count)
+    statement = _STATEMENTS.get(key)
+    if statement is None:
+        quote = dialect.identifier_preparer.quote
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        row = "(" + ", ".join([mark] * len(_COLUMNS)) + ")"
+        statement = (
+            f"INSERT INTO {quote(usage_events.name)} ({', '.join(map(quote, _COLUMNS))}) "
+            f"VALUES {', '.join([row] * count)} "
+            "ON CONFLICT (subscription_id, event_id) DO NOTHING RETURNING id, subscription_id"
+        )
+        _STATEMENTS[key] = statement
+    return statement
 
 
-def _inserted(connection: Connection, rows: list[dict[str, Any]]) -> list[NewUsageRow]:
+_STATEMENTS: dict[tuple[str, str, int], str] = {}
+
+
+def _inserted(
+    connection: Connection, rows: Sequence[LedgerRow], received_at: datetime
+) -> list[NewUsageRow]:
     """INSERT ... ON CONFLICT (subscription_id, event_id) DO NOTHING, one multi-row statement
-    per `INSERT_CHUNK` rows; the rows that were new."""
-    insert = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    per `INSERT_CHUNK` rows; the rows that were new.
+
+    The driver's SQL and cursor directly, values converted by the columns' own bind processors
+    (each distinct quantity and timestamp once): the intake's hot path, where SQLAlchemy's
+    statement and result machinery cost as much as the database."""
+    dialect = connection.dialect
     columns = usage_events.c
-    statement = (
-        insert(usage_events)
-        .on_conflict_do_nothing(index_elements=["subscription_id", "event_id"])
-        .returning(columns.id, columns.subscription_id, columns.meter_id, columns.quantity)
-    )
+    quantity = _processor(columns.quantity.type, dialect)
+    timestamp = _processor(columns.timestamp.type, dialect)
+    properties = _processor(columns.properties.type, dialect)
+    quantities: dict[Decimal, Any] = {}
+    timestamps: dict[datetime, Any] = {}
+    received = timestamp(received_at)
     new: list[NewUsageRow] = []
     for start in range(0, len(rows), INSERT_CHUNK):
         chunk = rows[start : start + INSERT_CHUNK]
-        new.extend(
-            NewUsageRow(
-                id=row[0], subscription_id=row[1], meter_id=row[2], quantity=Decimal(row[3])
-            )
-            for row in connection.execute(statement, chunk)
-        )
+        values: list[Any] = []
+        for subscription_id, event_id, meter_id, amount, at, extra in chunk:
+            stored_quantity = quantities.get(amount)
+            if stored_quantity is None:
+                stored_quantity = quantities[amount] = quantity(amount)
+            stored_at = timestamps.get(at)
+            if stored_at is None:
+                stored_at = timestamps[at] = timestamp(at)
+            values += (subscription_id, event_id, meter_id, stored_quantity, stored_at, received)
+            values.append(None if extra is None else properties(extra))
+        cursor = connection.connection.cursor()  # the driver's, in this transaction
+        try:
+            cursor.execute(_insert_statement(dialect, len(chunk)), values)
+            new.extend(map(NewUsageRow._make, cursor.fetchall()))
+        finally:
+            cursor.close()
     return new
 
 
-def ingest_usage(
-    engine: Engine,
-    events: Sequence[tuple[str, UsageEventInput]],
-    *,
-    received_at: datetime,
+def _processor(column_type: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any]:
+    process = column_type.dialect_impl(dialect).bind_processor(dialect)
+    return process if process is not None else _same
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _lock_subscriptions(connection: Connection, subscription_ids: Sequence[str]) -> None:
+    """The share lock of `record_usage` on every named subscription, in one statement and in id
+    order (so two batches never deadlock); `UnknownSubscriptionError` names a missing one."""
+    wanted = sorted(set(subscription_ids))
+    query = (
+        select(subscriptions.c.id)
+        .where(subscriptions.c.id.in_(wanted))
+        .order_by(subscriptions.c.id)
+        .with_for_update(read=True)
+    )
+    found = set(connection.execute(query).scalars())
+    missing = [subscription_id for subscription_id in wanted if subscription_id not in found]
+    if missing:
+        raise UnknownSubscriptionError(f"subscription_id: no subscription {missing[0]!r}")
+
+
+def ingest_rows(
+    engine: Engine, rows: Iterable[LedgerRow], *, received_at: datetime
 ) -> list[NewUsageRow]:
-    """Commit checked `(subscription_id, event)` pairs of any subscriptions in one transaction,
-    ignoring every `(subscription_id, event_id)` already stored or repeated; the new rows.
+    """Commit checked ledger rows of any subscriptions in one transaction, ignoring every
+    `(subscription_id, event_id)` already stored or repeated; the new rows.
 
     Takes the same share lock on each subscription as `record_usage` (in id order, so two
     batches never deadlock), so the invoice watermark of `period_usage` covers these rows
@@ -155,15 +234,45 @@ def ingest_usage(
     The caller has checked the events (`billing.usage_intake`, `check_storable`).
     """
     received = check_aware(received_at, field="received_at")
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
-    for subscription_id, event in events:
-        rows.setdefault((subscription_id, event.event_id), _row(subscription_id, event, received))
-    if not rows:
+    unique: dict[tuple[str, str], LedgerRow] = {}
+    for row in rows:
+        unique.setdefault((row[0], row[1]), row)
+    if not unique:
         return []
+    if is_sqlite(engine):
+        # One writer at a time already (BEGIN IMMEDIATE), and rows get ids in commit order; a
+        # lock in the process lets the next batch in the moment one commits, where SQLite's busy
+        # handler would sleep up to 100 ms between tries. Subscriptions are never deleted and the
+        # foreign key stands behind the caller's check that they exist.
+        with _sqlite_writer(engine), transaction(engine) as connection:
+            return _inserted(connection, list(unique.values()), received)
     with transaction(engine) as connection:
-        for subscription_id in sorted({key[0] for key in rows}):
-            read_subscription(connection, subscription_id, lock="share")
-        return _inserted(connection, list(rows.values()))
+        _lock_subscriptions(connection, [key[0] for key in unique])
+        return _inserted(connection, list(unique.values()), received)
+
+
+_WRITERS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_WRITERS_LOCK = threading.Lock()
+
+
+def _sqlite_writer(engine: Engine) -> threading.Lock:
+    """The engine's in-process write lock (batch intake on SQLite)."""
+    with _WRITERS_LOCK:
+        lock = _WRITERS.get(engine)
+        if lock is None:
+            lock = _WRITERS[engine] = threading.Lock()
+        return lock
+
+
+def ingest_usage(
+    engine: Engine,
+    events: Sequence[tuple[str, UsageEventInput]],
+    *,
+    received_at: datetime,
+) -> list[NewUsageRow]:
+    """`ingest_rows` for checked `(subscription_id, event)` pairs."""
+    rows = (_ledger_row(subscription_id, event) for subscription_id, event in events)
+    return ingest_rows(engine, rows, received_at=received_at)
 
 
 def record_usage(
@@ -181,7 +290,7 @@ def record_usage(
     negative quantity, more than 6 decimal places, or a bad event id.
     """
     received = check_aware(received_at or utcnow(), field="received_at")
-    rows = _checked_rows(events, subscription_id, received)
+    rows = _checked_rows(events, subscription_id)
     with transaction(engine) as connection:
         subscription = read_subscription(connection, subscription_id, lock="share")
         pricing = read_pricing_version(connection, subscription.pricing_version_id).pricing
@@ -194,7 +303,7 @@ def record_usage(
                     index=index,
                     event_id=event.event_id,
                 )
-        new = _insert_ignoring_duplicates(connection, rows) if rows else 0
+        new = len(_inserted(connection, rows, received)) if rows else 0
     return UsageRecorded(new=new, duplicates=len(events) - new)
 
 
@@ -488,6 +597,7 @@ __all__ = [
     "aggregate_in",
     "aggregate_usage",
     "check_storable",
+    "ingest_rows",
     "ingest_usage",
     "period_usage",
     "priced_meters",

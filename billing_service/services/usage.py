@@ -10,6 +10,7 @@ rest of its batch still counts.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,7 +30,7 @@ from billing.usage_intake import check_event, parse_raw_event
 from billing_db import repo_catalog as catalog
 from billing_db import repo_usage
 from billing_db.errors import UnknownSubscriptionError
-from billing_db.records import NewUsageRow, UsageEventInput
+from billing_db.records import NewUsageRow
 
 #: The key of an event's subscription, when the event names its own.
 SUBSCRIPTION_KEY = "subscription_id"
@@ -99,14 +100,18 @@ def check_events(
                 raise UnknownSubscriptionError(f"subscription_id: no subscription {named!r}")
             if target.ended:
                 raise SubscriptionEndedError(f"subscription {named!r} has ended")
-            fields = {key: value for key, value in raw.items() if key != SUBSCRIPTION_KEY}
+            fields = (
+                {key: value for key, value in raw.items() if key != SUBSCRIPTION_KEY}
+                if SUBSCRIPTION_KEY in raw
+                else raw
+            )
             event = check_event(
                 parse_raw_event(fields),
                 meters=target.meters,
                 started_at=target.started_at,
                 now=now,
             )
-            repo_usage.check_storable(_ledger_event(event, now), index=index)
+            repo_usage.check_storable(event, index=index)
         except BillingError as error:
             batch.rejected.append(_rejection(index, raw, error))
             continue
@@ -114,29 +119,31 @@ def check_events(
     return batch
 
 
-def _ledger_event(event: UsageEvent, now: datetime) -> UsageEventInput:
-    return UsageEventInput(
-        event_id=event.event_id,
-        meter_id=event.meter_id,
-        quantity=event.quantity,
-        timestamp=event.timestamp or now,
-        properties=event.properties or None,
+def _ledger_row(subscription_id: str, event: UsageEvent, now: datetime) -> repo_usage.LedgerRow:
+    return (
+        subscription_id,
+        event.event_id,
+        event.meter_id,
+        event.quantity,
+        event.timestamp or now,
+        event.properties or None,
     )
 
 
 def stored_resolver(engine: Engine, *, account_id: str) -> Resolver:
-    """Subscriptions of `account_id` from the database (another account's is unknown)."""
+    """Subscriptions of `account_id` from the database (another account's is unknown): their
+    rows read for every batch (status and plan change), the meters of their pricing versions
+    from a cache (versions and meters are never changed once stored)."""
 
     def resolve(subscription_ids: Sequence[str]) -> dict[str, Target]:
-        found, versions, meters = catalog.account_subscriptions(
+        found = catalog.intake_subscriptions(
             engine, account_id=account_id, subscription_ids=subscription_ids
         )
         targets: dict[str, Target] = {}
         for record in found.values():
-            priced = versions[record.pricing_version_id].pricing.meter_ids()
             targets[record.id] = Target(
                 subscription_id=record.id,
-                meters={key: meter for key, meter in meters.items() if key in priced},
+                meters=_priced_meters(engine, account_id, record.pricing_version_id),
                 started_at=record.started_at,
                 ended=record.status == "canceled",
             )
@@ -145,21 +152,57 @@ def stored_resolver(engine: Engine, *, account_id: str) -> Resolver:
     return resolve
 
 
+_PRICED: weakref.WeakKeyDictionary[Engine, dict[tuple[str, int], Mapping[str, Meter]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _priced_meters(engine: Engine, account_id: str, pricing_version_id: int) -> Mapping[str, Meter]:
+    """The account's meters that the pricing version charges, cached per engine once every one
+    of them is stored (a version may name a meter created after it)."""
+    cache = _PRICED.setdefault(engine, {})
+    key = (account_id, pricing_version_id)
+    found = cache.get(key)
+    if found is None:
+        priced = catalog.get_pricing_version(
+            engine, pricing_version_id=pricing_version_id
+        ).pricing.meter_ids()
+        meters = catalog.list_meters(engine, account_id=account_id)
+        found = {meter_id: meter for meter_id, meter in meters.items() if meter_id in priced}
+        if len(found) == len(priced):
+            cache[key] = found
+    return found
+
+
 def commit(
     engine: Engine, batch: CheckedBatch, *, received_at: datetime
 ) -> tuple[UsageIntakeResult, list[NewUsageRow]]:
     """Commit the valid events of stored subscriptions (one transaction, one statement per
     1,000 rows); the answer and the rows that were new."""
     events = [
-        (target.subscription_id, _ledger_event(event, received_at))
+        _ledger_row(target.subscription_id, event, received_at)
         for target, event in batch.valid
         if target.stored
     ]
-    new = repo_usage.ingest_usage(engine, events, received_at=received_at)
+    new = repo_usage.ingest_rows(engine, events, received_at=received_at)
     result = UsageIntakeResult(
         accepted=len(new), duplicates=len(events) - len(new), rejected=batch.rejected
     )
     return result, new
+
+
+def check_and_commit(
+    engine: Engine,
+    events: Sequence[Mapping[str, Any]],
+    *,
+    resolve: Resolver,
+    now: datetime,
+    subscription_id: str | None = None,
+) -> tuple[CheckedBatch, UsageIntakeResult, list[NewUsageRow]]:
+    """`check_events` then `commit`, in one call (one trip to a worker thread for the API)."""
+    batch = check_events(events, resolve=resolve, now=now, subscription_id=subscription_id)
+    result, new = commit(engine, batch, received_at=now)
+    return batch, result, new
 
 
 def ingest(
@@ -171,10 +214,11 @@ def ingest(
     subscription_id: str | None = None,
 ) -> tuple[UsageIntakeResult, list[NewUsageRow]]:
     """Check and commit one batch of stored subscriptions' events."""
-    batch = check_events(
+    _, result, new = check_and_commit(
+        engine,
         events,
         resolve=stored_resolver(engine, account_id=account_id),
         now=now,
         subscription_id=subscription_id,
     )
-    return commit(engine, batch, received_at=now)
+    return result, new

@@ -209,14 +209,15 @@ async def record_usage(caller: CallerDep, request: UsageIn) -> UsageIntakeResult
         def resolve(subscription_ids: Sequence[str]) -> dict[str, usage.Target]:
             return {**stored(subscription_ids), own.subscription_id: own}
 
-    batch = await blocking(
-        usage.check_events,
-        request.events,
-        resolve=resolve,
-        now=now,
-        subscription_id=request.subscription_id,
-    )
-    result, new = await blocking(usage.commit, caller.engine, batch, received_at=now)
+    async with caller.resources.intake:
+        batch, result, new = await blocking(
+            usage.check_and_commit,
+            caller.engine,
+            request.events,
+            resolve=resolve,
+            now=now,
+            subscription_id=request.subscription_id,
+        )
     caller.resources.nudges.note(new)
     forwarded = [event for target, event in batch.valid if not target.stored]
     if forwarded and request.subscription_id is not None:
