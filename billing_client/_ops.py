@@ -161,12 +161,17 @@ def batches(events: Sequence[Any], size: int) -> list[Sequence[Any]]:
 
 
 def _total(answers: Sequence[UsageOut]) -> UsageOut:
-    return answers[-1].model_copy(update={"events": sum(answer.events for answer in answers)})
+    totals: dict[str, int | None] = {"events": sum(answer.events for answer in answers)}
+    for name in ("new", "duplicates"):
+        counts = [getattr(answer, name) for answer in answers]
+        totals[name] = None if None in counts else sum(counts)
+    return answers[-1].model_copy(update=totals)
 
 
 class RecordUsageOp:
     """`usage.record(subscription_id=..., events=[...])`: any number of events, sent in batches of
-    at most 1,000 (each its own request and key, so a retried batch counts once)."""
+    at most 1,000 (each its own request and key, so a retried batch counts once);
+    `acknowledged=True` waits for the workflow and totals its `new` and `duplicates`."""
 
     def __init__(self, size: int) -> None:
         self.size = size
@@ -181,25 +186,30 @@ class RecordUsageOp:
     def __get__(self, obj: Resource[Any], owner: object) -> Callable[..., Any]:
         transport = obj._transport
 
-        def calls(subscription_id: str, events: Sequence[Any]) -> list[Call]:
+        def calls(subscription_id: str, events: Sequence[Any], acknowledged: bool) -> list[Call]:
+            flag = {"acknowledged": True} if acknowledged else {}
             body = [
-                {"subscription_id": subscription_id, "events": list(batch)}
+                {"subscription_id": subscription_id, "events": list(batch), **flag}
                 for batch in batches(events, self.size)
             ]
             return [Call("POST", "/usage/events", body=b) for b in body]
 
-        def sync(*, subscription_id: str, events: Sequence[Any]) -> UsageOut:
+        def sync(
+            *, subscription_id: str, events: Sequence[Any], acknowledged: bool = False
+        ) -> UsageOut:
             return _total(
                 [
                     self.adapter.validate_python(transport.send(c))
-                    for c in calls(subscription_id, events)
+                    for c in calls(subscription_id, events, acknowledged)
                 ]
             )
 
-        async def run(*, subscription_id: str, events: Sequence[Any]) -> UsageOut:
+        async def run(
+            *, subscription_id: str, events: Sequence[Any], acknowledged: bool = False
+        ) -> UsageOut:
             answers = [
                 self.adapter.validate_python(await transport.send(c))
-                for c in calls(subscription_id, events)
+                for c in calls(subscription_id, events, acknowledged)
             ]
             return _total(answers)
 

@@ -129,6 +129,8 @@ class SubscriptionStarted(BaseModel):
     pricing_id: int
     livemode: bool
     workflow_id: str
+    run_id: str = Field(description="the workflow run this start created")
+    namespace: str = Field(description="the Temporal namespace of the key's mode")
     start_at: datetime | None
 
 
@@ -169,6 +171,11 @@ class Accepted(BaseModel):
 class UsageIn(Request):
     subscription_id: Id
     events: list[UsageEvent] = Field(min_length=1, max_length=MAX_EVENTS_PER_BATCH)
+    acknowledged: bool = Field(
+        default=False,
+        description="wait for the workflow's `submit_usage` update: `new` and `duplicates` "
+        "come back (the workflow must be running)",
+    )
 
 
 class UsageOut(BaseModel):
@@ -176,6 +183,10 @@ class UsageOut(BaseModel):
     livemode: bool
     events: int
     """How many events were forwarded to the subscription's workflow."""
+    new: int | None = None
+    """With `acknowledged`: the events the workflow had not seen (else null)."""
+    duplicates: int | None = None
+    """With `acknowledged`: the events it had already counted (their `event_id` known)."""
 
 
 class InvoiceLineOut(BaseModel):

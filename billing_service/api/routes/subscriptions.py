@@ -96,7 +96,7 @@ async def create_subscription(caller: CallerDep, request: SubscriptionIn) -> Sub
         document, account_id=caller.account_id, mode=caller.mode
     )
     await blocking(services.check_stored_ids, caller.engine, subscription, mode=caller.mode)
-    await billing.start_subscription(
+    handle = await billing.start_subscription(
         await caller.client(), subscription, task_queue=caller.resources.task_queue
     )
     return SubscriptionStarted(
@@ -105,6 +105,8 @@ async def create_subscription(caller: CallerDep, request: SubscriptionIn) -> Sub
         pricing_id=request.pricing_id,
         livemode=caller.livemode,
         workflow_id=subscription_workflow_id(subscription_id),
+        run_id=handle.result_run_id or "",
+        namespace=caller.resources.settings.temporal_namespace,
         start_at=subscription.start_at,
     )
 
@@ -172,7 +174,8 @@ async def record_usage(caller: CallerDep, request: UsageIn) -> UsageOut:
     """Up to 1,000 events for one subscription, checked here by the rules of the workflow's
     `submit_usage` (a bad batch is refused whole, nothing is sent), then forwarded to its
     `record_usage` signal: accepted even before the workflow has run; `event_id` makes a repeat
-    count once."""
+    count once. With `acknowledged` they go to its `submit_usage` update instead, and the answer
+    says how many were new (what `billing usage record` prints)."""
     subscription = await _owned(caller, request.subscription_id)
     events = await blocking(
         services.check_usage,
@@ -181,11 +184,14 @@ async def record_usage(caller: CallerDep, request: UsageIn) -> UsageOut:
         account_id=caller.account_id,
         events=request.events,
     )
-    await billing.send_usage(
-        await caller.client(), request.subscription_id, UsageBatch(events=events)
-    )
-    return UsageOut(
+    client, batch = await caller.client(), UsageBatch(events=events)
+    answer = UsageOut(
         subscription_id=request.subscription_id,
         livemode=caller.livemode,
         events=len(request.events),
     )
+    if not request.acknowledged:
+        await billing.send_usage(client, request.subscription_id, batch)
+        return answer
+    accepted = await billing.submit_usage(client, request.subscription_id, batch)
+    return answer.model_copy(update={"new": accepted.new, "duplicates": accepted.duplicates})

@@ -147,19 +147,34 @@ export class Subscriptions extends Resource {
 /** The API takes at most this many events per request. */
 export const USAGE_BATCH = 1000;
 
+function add(a: number | null | undefined, b: number | null | undefined): number | null {
+  return a == null || b == null ? null : a + b;
+}
+
+function sum(total: UsageOut, answer: UsageOut): UsageOut {
+  return {
+    ...answer,
+    events: total.events + answer.events,
+    new: add(total.new, answer.new),
+    duplicates: add(total.duplicates, answer.duplicates),
+  };
+}
+
 export class Usage extends Resource {
   /**
    * Records any number of events, sent in batches of at most 1,000 (each its own request and
    * idempotency key, so a retried batch counts once). Events are de-duplicated by `event_id`.
+   * `acknowledged: true` waits for the workflow and totals its `new` and `duplicates`.
    */
   async record(params: UsageIn): Promise<UsageOut> {
     const events: UsageEvent[] = params.events;
+    const flag = params.acknowledged ? { acknowledged: true } : {};
     let total: UsageOut | undefined;
     for (let start = 0; start < events.length || total === undefined; start += USAGE_BATCH) {
       const batch = events.slice(start, start + USAGE_BATCH);
-      const body = { subscription_id: params.subscription_id, events: batch };
+      const body = { subscription_id: params.subscription_id, events: batch, ...flag };
       const answer = await this.http.request<UsageOut>("POST", "/usage/events", { body });
-      total = total === undefined ? answer : { ...answer, events: total.events + answer.events };
+      total = total === undefined ? answer : sum(total, answer);
     }
     return total;
   }

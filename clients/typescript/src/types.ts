@@ -347,7 +347,9 @@ export interface SubscriptionStarted {
   customer_id: string;
   id: string;
   livemode: boolean;
+  namespace: string;
   pricing_id: number;
+  run_id: string;
   start_at: string | null;
   workflow_id: string;
 }
@@ -408,13 +410,16 @@ export interface UsageEvent {
 }
 
 export interface UsageIn {
+  acknowledged?: boolean;
   events: Array<UsageEvent>;
   subscription_id: string;
 }
 
 export interface UsageOut {
+  duplicates?: number | null;
   events: number;
   livemode: boolean;
+  new?: number | null;
   subscription_id: string;
 }
 
