@@ -39,7 +39,7 @@ COMMANDS: dict[str, Lazy] = {
     "db": Lazy("billing_service.cli.ops:db", "The billing database.", db=True),
     "dev-mail": Lazy("devtools.cli:dev_mail", "A mail catcher for development.", dev=True),
     "dev-webhooks": Lazy("devtools.cli:dev_webhooks", "A webhook receiver for development.", True),
-    "invoices": Lazy("billing_service.cli.invoices:invoices", "Invoices: list, show, pay, void."),
+    "invoices": Lazy("billing_service.cli.invoices:invoices", "Invoices: list, approve, pay."),
     "meters": Lazy("billing_service.cli.catalog:meters", "Meters: what usage is measured."),
     "notifications": Lazy("billing_service.cli.catalog:notifications", "Channels and webhooks."),
     "preview": Lazy("billing_service.cli.preview:preview", "Preview a pricing's invoice."),

@@ -6,7 +6,8 @@ Temporal, `cli/local.py`) and `RemoteBackend` (a `billing api` through `billing_
 BILLING_API_URL and BILLING_API_KEY are set, `cli/remote.py`). Both return the views below, so
 `billing ...` prints the same thing either way by construction: the renderers never see where a
 view came from. Customers and invoices are the stored records' models, which the CLI always
-printed; the API's answers are turned back into them.
+printed (the API's answers are turned back into them); a subscription listed is the API's
+`SubscriptionSummary`.
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from billing.catalog import BillingConfig, Meter, NotificationConfig, Pricing
 from billing.contracts.invoice import PaymentResult
 from billing.contracts.subscription import (
     CancelRequest,
+    PlanChange,
     SubscriptionInput,
     SubscriptionStatusView,
     UsageBatch,
 )
 from billing_db.records import CustomerRecord, InvoiceRecord
+from billing_service.api.models import SubscriptionSummary
 
 
 class MeterView(BaseModel):
@@ -121,6 +124,12 @@ class SubscriptionBackend(Protocol):
 
     def cancel(self, subscription_id: str, request: CancelRequest) -> None: ...
 
+    def change_plan(self, subscription_id: str, change: PlanChange) -> None: ...
+
+    def list_subscriptions(self, limit: int) -> list[SubscriptionSummary]:
+        """The account's subscriptions once stored, by id."""
+        ...
+
     def record_usage(
         self,
         subscription_id: str,
@@ -155,6 +164,10 @@ class InvoiceBackend(Protocol):
     ) -> PaymentView: ...
 
     def void(self, number: str, reason: str) -> None: ...
+
+    def approve(self, number: str) -> None:
+        """Issue a draft; returns once the invoice is issued."""
+        ...
 
 
 class Backend(CatalogBackend, SubscriptionBackend, InvoiceBackend, Protocol):

@@ -1,4 +1,4 @@
-"""`billing invoices list | show | pay | void`.
+"""`billing invoices list | show | approve | pay | void`.
 
 Invoices are read from the mode's billing database (or the API of BILLING_API_URL); paying and
 voiding go to the invoice's workflow. An invoice of the other mode is "not found", even where
@@ -122,7 +122,7 @@ def invoice_detail(record: InvoiceRecord) -> RenderableType:
 
 @click.group("invoices", cls=Group)
 def invoices() -> None:
-    """Invoices: list and show them, pay or void one."""
+    """Invoices: list and show them, approve, pay or void one."""
 
 
 @invoices.command("list")
@@ -199,6 +199,17 @@ def pay(
             },
         ),
     )
+
+
+@invoices.command("approve")
+@click.argument("number")
+@with_env
+def approve(env: CommandEnv, number: str) -> None:
+    """Issue a draft (billing config auto_generate_invoices false); returns once it is issued."""
+    with env.backend() as backend:
+        backend.approve(number)
+    data = {"invoice_number": number, "approved": True, "livemode": env.livemode}
+    env.emit(data, f"Invoice {number} approved and issued ({env.mode} mode).")
 
 
 @invoices.command("void")

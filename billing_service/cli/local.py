@@ -11,13 +11,16 @@ from billing.contracts.common import subscription_workflow_id
 from billing.contracts.invoice import VoidRequest
 from billing.contracts.subscription import (
     CancelRequest,
+    PlanChange,
     SubscriptionInput,
     SubscriptionStatusView,
     UsageBatch,
 )
-from billing_db import repo_catalog, repo_invoices
-from billing_db.records import AccountRecord, CustomerRecord, InvoiceRecord
+from billing_db import repo_catalog, repo_invoices, repo_listing
+from billing_db.records import AccountRecord, CustomerRecord, InvoiceRecord, SubscriptionRecord
+from billing_db.repo_listing import MAX_LIMIT
 from billing_service import client as billing
+from billing_service.api.models import SubscriptionSummary
 from billing_service.cli.backend import (
     ConfigView,
     InvoiceFilter,
@@ -161,6 +164,27 @@ class LocalBackend:
 
         run_async(go())
 
+    def change_plan(self, subscription_id: str, change: PlanChange) -> None:
+        with self.env.engine() as engine:
+            subscriptions.check_plan_change(engine, change, account_id=self.account_id)
+
+        async def go() -> None:
+            await billing.change_plan(await self.env.client(), subscription_id, change)
+
+        run_async(go())
+
+    def list_subscriptions(self, limit: int) -> list[SubscriptionSummary]:
+        found: list[SubscriptionRecord] = []
+        more, after = True, None
+        with self.env.engine() as engine:
+            while more and len(found) < limit:
+                page, more = repo_listing.subscriptions_page(
+                    engine, account_id=self.account_id, starting_after=after, limit=MAX_LIMIT
+                )
+                found += page
+                after = page[-1].id if page else None
+        return [subscriptions.summary(record, self.env.livemode) for record in found[:limit]]
+
     def record_usage(
         self,
         subscription_id: str,
@@ -224,6 +248,15 @@ class LocalBackend:
             return await invoices.pay(await self.env.client(), number, payment)
 
         return PaymentView(result=run_async(go()), currency=record.currency)
+
+    def approve(self, number: str) -> None:
+        record = self._stored(number)
+        invoices.check_approvable(record)
+
+        async def go() -> None:
+            await billing.approve_invoice(await self.env.client(), record.subscription_id, number)
+
+        run_async(go())
 
     def void(self, number: str, reason: str) -> None:
         invoices.check_voidable(self._stored(number))

@@ -18,6 +18,7 @@ from billing.contracts.common import subscription_workflow_id
 from billing.contracts.invoice import PaymentResult
 from billing.contracts.subscription import (
     CancelRequest,
+    PlanChange,
     SubscriptionInput,
     SubscriptionStatusView,
     UsageBatch,
@@ -33,7 +34,12 @@ from billing_client import (
     NotFoundError,
 )
 from billing_db.records import CustomerRecord, InvoiceRecord
-from billing_service.api.models import ConfigOut, InvoiceOut, NotificationsOut
+from billing_service.api.models import (
+    ConfigOut,
+    InvoiceOut,
+    NotificationsOut,
+    SubscriptionSummary,
+)
 from billing_service.cli.backend import (
     ConfigView,
     InvoiceFilter,
@@ -228,6 +234,21 @@ class RemoteBackend:
     def cancel(self, subscription_id: str, request: CancelRequest) -> None:
         self.client.billing.subscriptions.cancel(subscription_id, **request.model_dump())
 
+    def change_plan(self, subscription_id: str, change: PlanChange) -> None:
+        if change.pricing is not None:
+            raise InputError("pricing: through the API a plan changes to a stored pricing")
+        self.client.billing.subscriptions.change_plan(
+            subscription_id, pricing_id=change.pricing_version_id, prorate_now=change.prorate_now
+        )
+
+    def list_subscriptions(self, limit: int) -> list[SubscriptionSummary]:
+        found: list[SubscriptionSummary] = []
+        for summary in self.client.billing.subscriptions.list(limit=min(limit, 100)):
+            found.append(summary)
+            if len(found) == limit:
+                break
+        return found
+
     def record_usage(
         self,
         subscription_id: str,
@@ -296,6 +317,9 @@ class RemoteBackend:
             out.model_dump(exclude={"invoice_number", "livemode"})
         )
         return PaymentView(result=result, currency=invoice.currency)
+
+    def approve(self, number: str) -> None:
+        self.client.billing.invoices.approve(number)
 
     def void(self, number: str, reason: str) -> None:
         self.client.billing.invoices.void(number, reason=reason)

@@ -1,4 +1,4 @@
-"""`billing subscriptions start | status | cancel` and `billing usage record`.
+"""`billing subscriptions start | list | status | change-plan | cancel` and `billing usage record`.
 
 Everything goes through the workflows (billing_service.client); the database is only read to
 check stored ids before anything starts, so that a typo is refused at the edge. With
@@ -23,6 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from billing.contracts.subscription import (
     MAX_EVENTS_PER_BATCH,
     CancelRequest,
+    PlanChange,
     SubscriptionInput,
     UsageBatch,
     UsageEvent,
@@ -37,6 +38,7 @@ from billing_service.cli.common import (
     key_values,
     parse_json_text,
     read_json_file,
+    table,
     with_env,
 )
 from billing_service.services import subscriptions as services
@@ -179,6 +181,62 @@ def status(env: CommandEnv, subscription_id: str) -> None:
         "waiting for": view.waiting_for,
     }
     env.emit(view, key_values(f"Subscription {subscription_id} ({env.mode} mode)", rows))
+
+
+@subscriptions.command("list")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
+@with_env
+def list_subscriptions(env: CommandEnv, limit: int) -> None:
+    """The account's subscriptions once their workflow has stored them, by id."""
+    with env.backend() as backend:
+        found = backend.list_subscriptions(limit)
+        account_id = backend.account_id
+    rows = [
+        [
+            s.id,
+            s.customer_id,
+            str(s.pricing_id),
+            s.status,
+            f"{s.started_at:%Y-%m-%d %H:%M}",
+            f"{s.current_period.start:%Y-%m-%d} .. {s.current_period.end:%Y-%m-%d}",
+            f"{s.canceled_at:%Y-%m-%d %H:%M}" if s.canceled_at else "",
+        ]
+        for s in found
+    ]
+    env.emit(
+        found,
+        table(
+            f"Subscriptions of {account_id} ({env.mode} mode)",
+            ["Id", "Customer", "Pricing (r)", "Status", "Started", "Period", "Canceled"],
+            rows,
+        ),
+    )
+
+
+@subscriptions.command("change-plan")
+@click.argument("subscription_id")
+@click.option("--pricing-version", "pricing_version_id", type=int, required=True)
+@click.option("--now", "prorate_now", is_flag=True, help="Switch now, both parts prorated.")
+@with_env
+def change_plan(
+    env: CommandEnv, subscription_id: str, pricing_version_id: int, prorate_now: bool
+) -> None:
+    """Move to another stored pricing from the next period (or --now)."""
+    change = PlanChange(pricing_version_id=pricing_version_id, prorate_now=prorate_now)
+    with env.backend() as backend:
+        backend.change_plan(subscription_id, change)
+    when = "now (both parts prorated)" if prorate_now else "from the next period"
+    data = {
+        "subscription_id": subscription_id,
+        "pricing_version_id": pricing_version_id,
+        "prorate_now": prorate_now,
+        "livemode": env.livemode,
+    }
+    env.emit(
+        data,
+        f"Subscription {subscription_id} moves to pricing {pricing_version_id} {when} "
+        f"({env.mode} mode).",
+    )
 
 
 @subscriptions.command("cancel")

@@ -117,6 +117,11 @@ def test_every_data_command_prints_the_same_through_the_api(
         )  # fmt: skip
         pricing = twins.local.write("pricing.json", seed.HYBRID_PRICING)
         twins.same_ok("pricing", "create", "--file", str(pricing), *output)
+        dearer = {**seed.HYBRID_PRICING, "components": [
+            {"type": "recurring", "amount": "59.99", "cycle": "monthly"},
+            *seed.HYBRID_PRICING["components"][1:],
+        ]}  # fmt: skip
+        twins.same_ok("pricing", "create", "--file", str(twins.local.write("v2.json", dearer)))
         twins.same_ok(
             "config", "update", "--invoice-day", "1", "--payment-terms-days", "14",
             "--tax-rate", "0.20", "--currency", "EUR", *output,
@@ -222,6 +227,29 @@ def test_every_data_command_prints_the_same_through_the_api(
     assert (refused.exit_code, refused.stderr) == (
         2,
         f"Error: invoice {number} is paid: it cannot be voided\n",
+    )
+
+    unknown = twins.same("subscriptions", "change-plan", subscription, "--pricing-version", "99")
+    assert (unknown.exit_code, unknown.stderr) == (
+        1,
+        "Error: pricing_version_id: no pricing version 99\n",
+    )
+    local = twins.on_db(
+        "subscriptions", "change-plan", f"sub_{run}_local", "--pricing-version", "2"
+    )
+    remote = twins.remote("subscriptions", "change-plan", subscription, "--pricing-version", "2")
+    assert remote.exit_code == local.exit_code == 0, (local.output, remote.output)
+    assert remote.stdout == local.stdout.replace(f"sub_{run}_local", subscription)
+    assert "moves to pricing 2 from the next period" in remote.stdout
+    for output in ((), ("--json",)):
+        listed = twins.same_ok("subscriptions", "list", *output)
+        assert f"sub_{run}_local" in listed.stdout
+        assert subscription in listed.stdout
+        twins.same_ok("subscriptions", "list", "--limit", "1", *output)
+    not_a_draft = twins.same("invoices", "approve", number)
+    assert (not_a_draft.exit_code, not_a_draft.stderr) == (
+        2,
+        f"Error: invoice {number} is paid: only a draft can be approved\n",
     )
 
     local = twins.on_db("subscriptions", "cancel", f"sub_{run}_local")

@@ -15,7 +15,6 @@ from billing.contracts.common import subscription_workflow_id
 from billing.contracts.subscription import CancelRequest, PlanChange, UsageBatch
 from billing.invoice import RatedInvoice
 from billing_db import repo_listing
-from billing_db.records import SubscriptionRecord
 from billing_service import client as billing
 from billing_service.api.context import Caller
 from billing_service.api.models import (
@@ -68,19 +67,6 @@ async def _answered(query: Awaitable[T]) -> T:
         ) from None
 
 
-def _summary(record: SubscriptionRecord, livemode: bool) -> SubscriptionSummary:
-    return SubscriptionSummary(
-        id=record.id,
-        customer_id=record.customer_id,
-        pricing_id=record.pricing_version_id,
-        status=record.status,
-        started_at=record.started_at,
-        canceled_at=record.canceled_at,
-        current_period=record.current_period,
-        livemode=livemode,
-    )
-
-
 @router.post("/subscriptions", status_code=201, tags=["subscriptions"])
 async def create_subscription(caller: CallerDep, request: SubscriptionIn) -> SubscriptionStarted:
     """Start the subscription's workflow (`SubscriptionWorkflow`); an id already used is 409.
@@ -118,7 +104,7 @@ async def list_subscriptions(
     """Subscriptions once their workflow has stored them (moments after the start)."""
     return await page_of(
         repo_listing.subscriptions_page,
-        _summary,
+        services.summary,
         caller,
         starting_after=starting_after,
         limit=limit,
