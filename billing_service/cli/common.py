@@ -147,6 +147,7 @@ class CommandEnv:
         with api_errors(self.remote):
             backend = RemoteBackend(self, self.remote)
             try:
+                backend.check_account()
                 yield backend
             finally:
                 backend.close()

@@ -118,7 +118,7 @@ class RemoteBackend:
         self._account_id = account_id
 
     def check_account(self) -> None:
-        """Refuse a contradicting --account before anything is changed."""
+        """Refuse a contradicting --account before anything is asked or changed."""
         if self.env.account_given:
             _ = self.account_id
 
@@ -139,7 +139,6 @@ class RemoteBackend:
         )
 
     def update_config(self, changes: Mapping[str, Any]) -> ConfigView:
-        self.check_account()
         view = _config(self.client.billing.config.update(**changes))
         self._remember(view.account_id)
         return view
@@ -156,7 +155,6 @@ class RemoteBackend:
         webhook_url: str | None,
         webhook_secret: str | None,
     ) -> NotificationsView:
-        self.check_account()
         out: NotificationsOut = self.client.billing.notifications.configure(**changes)
         secret = None
         if webhook_url is not None:
@@ -182,7 +180,6 @@ class RemoteBackend:
         timezone: str | None,
         external_id: str | None,
     ) -> CustomerRecord:
-        self.check_account()
         out = self.client.billing.customers.create(
             id=customer_id, name=name, email=email, timezone=timezone, external_id=external_id
         )
@@ -206,7 +203,6 @@ class RemoteBackend:
                 "(--customer, --pricing-version); inline configuration needs database access "
                 "(unset BILLING_API_URL)"
             )
-        self.check_account()
         workflow_id = subscription_workflow_id(subscription.subscription_id)
         try:
             out = self.client.billing.subscriptions.create(

@@ -17,6 +17,7 @@ from click.testing import Result
 from temporalio.testing import WorkflowEnvironment
 
 from billing import seed
+from billing_client import Billing as BillingClient
 from billing_service.cli.subscriptions import events_jsonl
 from devtools.demo import USAGE_GB, last_month_start
 
@@ -30,8 +31,8 @@ Run = tuple[Result, Result]
 class Twins:
     """One `billing` on the database (with the key's account) and one on the API."""
 
-    def __init__(self, local: Billing, remote: Billing, account: str) -> None:
-        self.local, self.remote, self.account = local, remote, account
+    def __init__(self, local: Billing, remote: Billing, account: str, api: str) -> None:
+        self.local, self.remote, self.account, self.api = local, remote, account, api
 
     def on_db(self, *args: str) -> Result:
         """`billing ...` on the database, for the key's account."""
@@ -93,7 +94,7 @@ def twins(
             "TEMPORAL_ADDRESS": "127.0.0.1:9",
         },
     )
-    return Twins(local, remote, account)
+    return Twins(local, remote, account, api_process.url)
 
 
 def _invoices(twins: Twins, subscription_id: str, seconds: float = 120) -> list[dict[str, Any]]:
@@ -326,6 +327,12 @@ def test_the_key_decides_the_account_and_mode(twins: Twins) -> None:
         f"Error: --account acct_someone_else: BILLING_API_KEY is a key of {twins.account} "
         "(through the API the key decides the account)\n"
     )
+    meter = ("meters", "create", "--name", "m", "--unit", "u", "--aggregation", "sum")
+    elsewhere = twins.remote(*meter, "--account", "acct_someone_else")
+    assert (elsewhere.exit_code, elsewhere.stderr) == (other.exit_code, other.stderr)
+    key = twins.remote.env["BILLING_API_KEY"]
+    with BillingClient(api_key=key, base_url=twins.api) as client:
+        assert list(client.billing.meters.list()) == []  # refused before anything was sent
     assert twins.remote("config", "show", "--account", twins.account).exit_code == 0
     live = twins.remote("config", "show", "--live")
     assert (live.exit_code, live.stderr) == (
