@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     # Mode: the seed's pk_test_/pk_live_ promise. A pk_ key, when given, decides the mode.
     billing_api_key: SecretStr | None = Field(default=None, alias="BILLING_API_KEY")
     billing_mode: Mode = Field(default="test", alias="BILLING_MODE")
+    # With BILLING_API_KEY: the `billing` CLI's data commands go to this `billing api` instead.
+    billing_api_url: str | None = Field(default=None, alias="BILLING_API_URL")
 
     # Temporal
     temporal_address: str = Field(default="localhost:7233", alias="TEMPORAL_ADDRESS")

@@ -128,6 +128,8 @@ class SubscriptionStarted(BaseModel):
     pricing_id: int
     livemode: bool
     workflow_id: str
+    run_id: str = Field(description="the workflow run this start created")
+    namespace: str = Field(description="the Temporal namespace of the key's mode")
     start_at: datetime | None
 
 

@@ -21,6 +21,8 @@ class Lazy:
     target: str
     help: str
     dev: bool = False
+    db: bool = False
+    """Needs the database itself: refused when BILLING_API_URL points the CLI at an API."""
 
 
 DEV_PACKAGE_MISSING = (
@@ -30,14 +32,14 @@ DEV_PACKAGE_MISSING = (
 
 # Subcommand registration (keep one line per command, alphabetical).
 COMMANDS: dict[str, Lazy] = {
-    "api": Lazy("billing_service.cli.api:api", "Serve the HTTP API (/v1/billing)."),
-    "api-keys": Lazy("billing_service.cli.api:api_keys", "API keys: create, list, revoke."),
+    "api": Lazy("billing_service.cli.api:api", "Serve the HTTP API (/v1/billing).", db=True),
+    "api-keys": Lazy("billing_service.cli.api:api_keys", "API keys: create/list/revoke.", db=True),
     "config": Lazy("billing_service.cli.catalog:config", "The account's billing configuration."),
     "customers": Lazy("billing_service.cli.catalog:customers", "Customers of the account."),
-    "db": Lazy("billing_service.cli.ops:db", "The billing database."),
+    "db": Lazy("billing_service.cli.ops:db", "The billing database.", db=True),
     "dev-mail": Lazy("devtools.cli:dev_mail", "A mail catcher for development.", dev=True),
     "dev-webhooks": Lazy("devtools.cli:dev_webhooks", "A webhook receiver for development.", True),
-    "invoices": Lazy("billing_service.cli.invoices:invoices", "Invoices: list, show, pay, void."),
+    "invoices": Lazy("billing_service.cli.invoices:invoices", "Invoices: list, approve, pay."),
     "meters": Lazy("billing_service.cli.catalog:meters", "Meters: what usage is measured."),
     "notifications": Lazy("billing_service.cli.catalog:notifications", "Channels and webhooks."),
     "preview": Lazy("billing_service.cli.preview:preview", "Preview a pricing's invoice."),
@@ -45,7 +47,7 @@ COMMANDS: dict[str, Lazy] = {
     "simulate": Lazy("devtools.cli:simulate", "The seed's plan over simulated months.", True),
     "subscriptions": Lazy("billing_service.cli.subscriptions:subscriptions", "Subscriptions."),
     "usage": Lazy("billing_service.cli.subscriptions:usage", "Usage events for a subscription."),
-    "worker": Lazy("billing_service.cli.ops:worker", "Run a worker for the mode."),
+    "worker": Lazy("billing_service.cli.ops:worker", "Run a worker for the mode.", db=True),
 }
 
 
@@ -65,8 +67,27 @@ def load(name: str) -> click.Command:
 
 
 def _missing_dev_command(name: str, entry: Lazy) -> click.Command:
+    return _explaining(name, entry, click.UsageError(DEV_PACKAGE_MISSING.format(name=name)))
+
+
+def _api_url_set() -> bool:
+    """BILLING_API_URL is set (in the environment or `.env`, as `Settings` reads it)."""
+    from billing_service.cli.common import base_settings
+
+    return bool((base_settings().billing_api_url or "").strip())
+
+
+def _refused(name: str, entry: Lazy) -> click.Command:
+    from billing_service.cli.common import NEEDS_DATABASE, InputError
+
+    return _explaining(name, entry, InputError(NEEDS_DATABASE.format(name=name)))
+
+
+def _explaining(name: str, entry: Lazy, error: click.ClickException) -> click.Command:
+    """A stand-in for command `name` that takes any arguments and raises `error`."""
+
     def explain() -> None:
-        raise click.UsageError(DEV_PACKAGE_MISSING.format(name=name))
+        raise error
 
     return click.Command(
         name,
@@ -84,7 +105,11 @@ class LazyGroup(click.Group):
         return sorted(COMMANDS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        return load(cmd_name) if cmd_name in COMMANDS else None
+        if cmd_name not in COMMANDS:
+            return None
+        if COMMANDS[cmd_name].db and _api_url_set():
+            return _refused(cmd_name, COMMANDS[cmd_name])
+        return load(cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name].help) for name in self.list_commands(ctx)]

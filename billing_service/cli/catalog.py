@@ -1,9 +1,9 @@
 """The seed's set-up steps: `billing meters create`, `pricing create`, `config update`,
 `notifications configure` and `customers create`.
 
-Catalog objects are written straight to the mode's billing database through `repo_catalog`
-(the same functions the `prepare_subscription` activity uses for inline configuration), into
-the command's account, which is created on first use in the command's mode.
+Locally, catalog objects are written straight to the mode's billing database through the shared
+services, into the command's account (created on first use in the command's mode); with
+BILLING_API_URL they go to that API, into the key's account (`cli/backend.py`).
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from typing import Any
 import click
 
 from billing.catalog import NOTIFICATION_EVENTS
-from billing_db import repo_catalog as catalog
-from billing_db.records import AccountRecord
+from billing_service.cli.backend import ConfigView
 from billing_service.cli.common import (
     CommandEnv,
     Group,
@@ -24,7 +23,6 @@ from billing_service.cli.common import (
     read_json_file,
     with_env,
 )
-from billing_service.services import catalog as services
 
 FILE = click.Path(dir_okay=False, path_type=Path)
 
@@ -75,16 +73,11 @@ def create_meter(
         "id": meter_id,
         "field_name": field_name,
     }
-    with env.engine() as engine:
-        record = services.create_meter(
-            engine,
-            account_id=env.account_id,
-            mode=env.mode,
-            document=_document(path, flags, "meter"),
-        )
+    with env.backend() as backend:
+        view = backend.create_meter(_document(path, flags, "meter"))
     env.emit(
-        {"account_id": record.account_id, "livemode": env.livemode, **record.meter.model_dump()},
-        key_values(f"Meter {record.meter.id} ({env.mode} mode)", record.meter.model_dump()),
+        {"account_id": view.account_id, "livemode": env.livemode, **view.meter.model_dump()},
+        key_values(f"Meter {view.meter.id} ({env.mode} mode)", view.meter.model_dump()),
     )
 
 
@@ -101,23 +94,19 @@ def pricing() -> None:
 @with_env
 def create_pricing(env: CommandEnv, path: Path) -> None:
     """Store a pricing: the same content again returns the existing version."""
-    with env.engine() as engine:
-        record = services.create_pricing(
-            engine,
-            account_id=env.account_id,
-            mode=env.mode,
-            document=read_json_file(path, "--file"),
-        )
+    document = read_json_file(path, "--file")
+    with env.backend() as backend:
+        view = backend.create_pricing(document)
     summary = {
-        "pricing_version_id": record.id,
-        "product_id": record.product_id,
-        "version": record.version,
-        "currency": record.pricing.currency,
-        "components": len(record.pricing.components),
+        "pricing_version_id": view.id,
+        "product_id": view.product_id,
+        "version": view.version,
+        "currency": view.pricing.currency,
+        "components": len(view.pricing.components),
     }
     env.emit(
-        {**summary, "livemode": env.livemode, "pricing": record.pricing},
-        key_values(f"Pricing {record.product_id} v{record.version} ({env.mode} mode)", summary),
+        {**summary, "livemode": env.livemode, "pricing": view.pricing},
+        key_values(f"Pricing {view.product_id} v{view.version} ({env.mode} mode)", summary),
     )
 
 
@@ -129,14 +118,14 @@ def config() -> None:
     """The account's billing configuration: invoice day, terms, tax, currency, time zone."""
 
 
-def _show_config(env: CommandEnv, account: AccountRecord) -> None:
-    values = account.billing.model_dump(mode="json")
+def _show_config(env: CommandEnv, view: ConfigView) -> None:
+    values = view.billing.model_dump(mode="json")
     values["dunning"] = ", ".join(
         f"+{step['after_days']}d {step['action']}" for step in values["dunning"]["steps"]
     )
     env.emit(
-        {"account_id": account.id, "livemode": env.livemode, "billing": account.billing},
-        key_values(f"Billing config of {account.id} ({env.mode} mode)", values),
+        {"account_id": view.account_id, "livemode": env.livemode, "billing": view.billing},
+        key_values(f"Billing config of {view.account_id} ({env.mode} mode)", values),
     )
 
 
@@ -169,19 +158,18 @@ def update_config(
         "auto_generate_invoices": auto_generate_invoices,
     }
     changes = _document(path, flags, "billing config")
-    with env.engine() as engine:
-        account = services.update_billing_config(
-            engine, account_id=env.account_id, mode=env.mode, changes=changes
-        )
-    _show_config(env, account)
+    with env.backend() as backend:
+        view = backend.update_config(changes)
+    _show_config(env, view)
 
 
 @config.command("show")
 @with_env
 def show_config(env: CommandEnv) -> None:
     """Print the billing config."""
-    with env.engine() as engine:
-        _show_config(env, services.account(engine, account_id=env.account_id, mode=env.mode))
+    with env.backend() as backend:
+        view = backend.config()
+    _show_config(env, view)
 
 
 # --- notifications ---------------------------------------------------------------------------
@@ -244,33 +232,27 @@ def configure_notifications(
             **changes.get("usage_threshold", {}),
             "thresholds": _thresholds(thresholds),
         }
-    with env.engine() as engine:
-        account, endpoint = services.configure_notifications(
-            engine,
-            account_id=env.account_id,
-            mode=env.mode,
-            changes=changes,
-            webhook_url=webhook_url,
-            webhook_secret=webhook_secret,
+    with env.backend() as backend:
+        view = backend.configure_notifications(
+            changes, webhook_url=webhook_url, webhook_secret=webhook_secret
         )
-        endpoints = catalog.list_webhook_endpoints(engine, account_id=account.id)
     rows = {
         event: ", ".join(channel for channel in ("email", "webhook") if getattr(channels, channel))
         or "none"
-        for event, channels in account.notifications
+        for event, channels in view.notifications
     }
-    rows["usage_threshold"] += f" at {account.notifications.usage_threshold.thresholds} %"
-    rows["webhook endpoints"] = ", ".join(e.url for e in endpoints) or "none"
+    rows["usage_threshold"] += f" at {view.notifications.usage_threshold.thresholds} %"
+    rows["webhook endpoints"] = ", ".join(view.webhook_endpoints) or "none"
     data: dict[str, Any] = {
-        "account_id": account.id,
+        "account_id": view.account_id,
         "livemode": env.livemode,
-        "notifications": account.notifications,
-        "webhook_endpoints": [e.url for e in endpoints],
+        "notifications": view.notifications,
+        "webhook_endpoints": view.webhook_endpoints,
     }
-    if endpoint is not None:
-        data["webhook_secret"] = endpoint.secret
-        rows["new endpoint secret"] = endpoint.secret
-    env.emit(data, key_values(f"Notifications of {account.id} ({env.mode} mode)", rows))
+    if view.new_secret is not None:
+        data["webhook_secret"] = view.new_secret
+        rows["new endpoint secret"] = view.new_secret
+    env.emit(data, key_values(f"Notifications of {view.account_id} ({env.mode} mode)", rows))
 
 
 # --- customers -------------------------------------------------------------------------------
@@ -297,11 +279,8 @@ def create_customer(
     external_id: str | None,
 ) -> None:
     """Create a customer (the same details again are a no-op)."""
-    with env.engine() as engine:
-        record = services.create_customer(
-            engine,
-            account_id=env.account_id,
-            mode=env.mode,
+    with env.backend() as backend:
+        record = backend.create_customer(
             customer_id=customer_id,
             name=name,
             email=email,

@@ -37,6 +37,7 @@ from billing.errors import BillingError
 from billing.validation import describe_validation_error
 from billing_db.engine import make_engine
 from billing_db.errors import ConflictError, NotFoundError
+from billing_service.cli.backend import Backend
 from billing_service.cli.preview import InputError as InputError
 from billing_service.cli.preview import OneLineErrorCommand, _read_json
 from billing_service.modes import ModeConflictError, choose_mode, settings_for_mode
@@ -60,6 +61,34 @@ class Group(click.Group):
     command_class = OneLineErrorCommand
 
 
+NEEDS_DATABASE = (
+    "`billing {name}` needs database access; unset BILLING_API_URL to run it against the "
+    "local database"
+)
+
+
+@dataclass(frozen=True)
+class RemoteApi:
+    """A `billing api` the data commands talk to instead of the database (BILLING_API_URL)."""
+
+    url: str
+    key: str
+
+
+def remote_api(settings: Settings) -> RemoteApi | None:
+    """The API of BILLING_API_URL and BILLING_API_KEY; None without a URL (a key alone keeps
+    its older meaning: it picks the local mode). A URL without a key is refused."""
+    url = (settings.billing_api_url or "").strip()
+    if not url:
+        return None
+    if settings.billing_api_key is None:
+        raise InputError(
+            "BILLING_API_URL is set but BILLING_API_KEY is not: set both to use the remote API "
+            "(a pk_test_ or pk_live_ key), or unset BILLING_API_URL"
+        )
+    return RemoteApi(url=url, key=settings.billing_api_key.get_secret_value())
+
+
 @dataclass(frozen=True)
 class CommandEnv:
     """One command's world: settings of its mode, its account, and how to print."""
@@ -67,6 +96,9 @@ class CommandEnv:
     settings: Settings
     account_id: str
     as_json: bool
+    remote: RemoteApi | None = None
+    account_given: bool = False
+    """--account or BILLING_ACCOUNT was set (through the API it must match the key's account)."""
 
     @property
     def mode(self) -> Mode:
@@ -101,6 +133,24 @@ class CommandEnv:
                 f"cannot reach Temporal at {self.settings.temporal_address} "
                 f"(namespace {self.settings.temporal_namespace!r}): {first_line(exc)}"
             ) from None
+
+    @contextmanager
+    def backend(self) -> Iterator[Backend]:
+        """Where the data lives: the remote API when configured, else the database."""
+        if self.remote is None:
+            from billing_service.cli.local import LocalBackend
+
+            yield LocalBackend(self)
+            return
+        from billing_service.cli.remote import RemoteBackend, api_errors
+
+        with api_errors(self.remote):
+            backend = RemoteBackend(self, self.remote)
+            try:
+                backend.check_account()
+                yield backend
+            finally:
+                backend.close()
 
     def emit(self, data: Any, human: RenderableType | str) -> None:
         """Print `data` as JSON with --json, else the human rendering."""
@@ -205,14 +255,27 @@ def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coroutine)
 
 
-def command_env(mode: Mode | None, as_json: bool, account: str) -> CommandEnv:
+def base_settings() -> Settings:
     try:
-        base = Settings()
+        return Settings()
     except ValidationError as exc:
         raise InputError(describe_validation_error(exc)) from None
+
+
+def command_env(
+    mode: Mode | None, as_json: bool, account: str, *, account_given: bool = False
+) -> CommandEnv:
+    base = base_settings()
+    remote = remote_api(base)
     with one_line_errors():
         chosen = choose_mode(base, mode)
-    return CommandEnv(settings=settings_for_mode(base, chosen), account_id=account, as_json=as_json)
+    return CommandEnv(
+        settings=settings_for_mode(base, chosen),
+        account_id=account,
+        as_json=as_json,
+        remote=remote,
+        account_given=account_given,
+    )
 
 
 def with_env(function: Callable[..., T]) -> Callable[..., T]:
@@ -232,7 +295,9 @@ def with_env(function: Callable[..., T]) -> Callable[..., T]:
     )
     @functools.wraps(function)
     def wrapper(mode: Mode | None, as_json: bool, account: str, **kwargs: Any) -> T:
-        env = command_env(mode, as_json, account)
+        source = click.get_current_context().get_parameter_source("account")
+        given = source not in (None, click.core.ParameterSource.DEFAULT)
+        env = command_env(mode, as_json, account, account_given=given)
         with one_line_errors():
             return function(env, **kwargs)
 

@@ -1,7 +1,8 @@
-"""`billing invoices list | show | pay | void`.
+"""`billing invoices list | show | approve | pay | void`.
 
-Invoices are read from the mode's billing database; paying and voiding go to the invoice's
-workflow. An invoice of the other mode is "not found", even where both modes share a database.
+Invoices are read from the mode's billing database (or the API of BILLING_API_URL); paying and
+voiding go to the invoice's workflow. An invoice of the other mode is "not found", even where
+both modes share a database.
 """
 
 from __future__ import annotations
@@ -12,28 +13,13 @@ from typing import Any
 import click
 from rich.console import Group as Renderables
 from rich.console import RenderableType
-from sqlalchemy import Engine
 
-from billing.contracts.invoice import VoidRequest
 from billing.money import format_decimal, round_money, to_decimal
-from billing_db import repo_invoices
 from billing_db.records import InvoiceRecord
-from billing_service.cli.common import (
-    CommandEnv,
-    Group,
-    key_values,
-    run_async,
-    table,
-    with_env,
-)
-from billing_service.services import invoices as services
+from billing_service.cli.backend import InvoiceFilter
+from billing_service.cli.common import CommandEnv, Group, key_values, table, with_env
 
 STATUSES = ("draft", "open", "paid", "overdue", "void", "uncollectible")
-
-
-def find_invoice(engine: Engine, env: CommandEnv, number: str) -> InvoiceRecord:
-    """The invoice in the command's mode, or `UnknownInvoiceError` (also for the other mode)."""
-    return services.find_invoice(engine, number=number, mode=env.mode)
 
 
 def _money(value: Decimal, currency: str) -> str:
@@ -136,7 +122,7 @@ def invoice_detail(record: InvoiceRecord) -> RenderableType:
 
 @click.group("invoices", cls=Group)
 def invoices() -> None:
-    """Invoices: list and show them, pay or void one."""
+    """Invoices: list and show them, approve, pay or void one."""
 
 
 @invoices.command("list")
@@ -153,20 +139,19 @@ def list_invoices(
     limit: int,
 ) -> None:
     """The account's invoices in this mode, oldest period first."""
-    with env.engine() as engine:
-        found = repo_invoices.list_invoices(
-            engine,
-            account_id=env.account_id,
-            subscription_id=subscription_id,
-            customer_id=customer_id,
-            statuses=list(statuses) or None,
-            limit=limit,
-        )
-    records = [record for record in found if record.mode == env.mode]
+    selection = InvoiceFilter(
+        subscription_id=subscription_id,
+        customer_id=customer_id,
+        statuses=list(statuses) or None,
+        limit=limit,
+    )
+    with env.backend() as backend:
+        records = backend.list_invoices(selection)
+        account_id = backend.account_id
     env.emit(
         [invoice_json(record) for record in records],
         table(
-            f"Invoices of {env.account_id} ({env.mode} mode)",
+            f"Invoices of {account_id} ({env.mode} mode)",
             ["Number", "Subscription", "Status", "Period", "Due", "Total (r)", "Due amount (r)"],
             invoice_rows(records),
         ),
@@ -178,8 +163,8 @@ def list_invoices(
 @with_env
 def show(env: CommandEnv, number: str) -> None:
     """One invoice with its lines, payments and status history."""
-    with env.engine() as engine:
-        record = find_invoice(engine, env, number)
+    with env.backend() as backend:
+        record = backend.invoice(number)
     env.emit(invoice_json(record), invoice_detail(record))
 
 
@@ -193,19 +178,14 @@ def pay(
     env: CommandEnv, number: str, amount: str | None, payment_id: str | None, currency: str | None
 ) -> None:
     """Record a payment on the invoice's workflow (refused with the reason when it cannot)."""
-    with env.engine() as engine:
-        record = find_invoice(engine, env, number)
-    payment = services.payment_for(
-        record,
-        amount=to_decimal(amount) if amount is not None else None,
-        payment_id=payment_id,
-        currency=currency,
-    )
-
-    async def go() -> Any:
-        return await services.pay(await env.client(), number, payment)
-
-    result = run_async(go())
+    with env.backend() as backend:
+        view = backend.pay(
+            number,
+            amount=to_decimal(amount) if amount is not None else None,
+            payment_id=payment_id,
+            currency=currency,
+        )
+    result, money = view.result, view.currency
     env.emit(
         {"invoice_number": number, "livemode": env.livemode, **result.model_dump(mode="json")},
         key_values(
@@ -213,12 +193,23 @@ def pay(
             {
                 "new": result.new,
                 "status": result.status,
-                "paid": _money(result.amount_paid, record.currency),
-                "due": _money(result.amount_due, record.currency),
-                "credit added": _money(result.credit_added, record.currency),
+                "paid": _money(result.amount_paid, money),
+                "due": _money(result.amount_due, money),
+                "credit added": _money(result.credit_added, money),
             },
         ),
     )
+
+
+@invoices.command("approve")
+@click.argument("number")
+@with_env
+def approve(env: CommandEnv, number: str) -> None:
+    """Issue a draft (billing config auto_generate_invoices false); returns once it is issued."""
+    with env.backend() as backend:
+        backend.approve(number)
+    data = {"invoice_number": number, "approved": True, "livemode": env.livemode}
+    env.emit(data, f"Invoice {number} approved and issued ({env.mode} mode).")
 
 
 @invoices.command("void")
@@ -227,13 +218,7 @@ def pay(
 @with_env
 def void(env: CommandEnv, number: str, reason: str) -> None:
     """Void an unpaid invoice (its workflow records it and stops escalating)."""
-    with env.engine() as engine:
-        record = find_invoice(engine, env, number)
-    services.check_voidable(record)
-
-    async def go() -> None:
-        await services.void(await env.client(), number, VoidRequest(reason=reason))
-
-    run_async(go())
+    with env.backend() as backend:
+        backend.void(number, reason)
     data = {"invoice_number": number, "void_requested": True, "livemode": env.livemode}
     env.emit(data, f"Void of {number} requested: {reason} ({env.mode} mode).")

@@ -1,7 +1,8 @@
-"""`billing subscriptions start | status | cancel` and `billing usage record`.
+"""`billing subscriptions start | list | status | change-plan | cancel` and `billing usage record`.
 
 Everything goes through the workflows (billing_service.client); the database is only read to
-check stored ids before anything starts, so that a typo is refused at the edge.
+check stored ids before anything starts, so that a typo is refused at the edge. With
+BILLING_API_URL the same requests go to that API, which does the same (`cli/backend.py`).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import calendar
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,12 +19,11 @@ import click
 from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from temporalio.client import Client
 
-from billing.contracts.common import subscription_workflow_id
 from billing.contracts.subscription import (
     MAX_EVENTS_PER_BATCH,
     CancelRequest,
+    PlanChange,
     SubscriptionInput,
     UsageBatch,
     UsageEvent,
@@ -38,7 +38,7 @@ from billing_service.cli.common import (
     key_values,
     parse_json_text,
     read_json_file,
-    run_async,
+    table,
     with_env,
 )
 from billing_service.cli.usage_import import import_usage
@@ -140,25 +140,15 @@ def start(
         flags["pricing"] = read_json_file(pricing_file, "--pricing-file")
     document.update({key: value for key, value in flags.items() if value is not None})
     subscription = subscription_input(env, document, backdate=backdate, start_at=start_at)
-
-    async def go() -> str:
-        with env.engine() as engine:
-            return await services.start(
-                await env.client(),
-                engine,
-                subscription,
-                mode=env.mode,
-                task_queue=env.settings.temporal_task_queue,
-            )
-
-    run_id = run_async(go())
+    with env.backend() as backend:
+        view = backend.start(subscription)
     started = {
-        "subscription_id": subscription.subscription_id,
-        "workflow_id": subscription_workflow_id(subscription.subscription_id),
-        "run_id": run_id,
-        "namespace": env.settings.temporal_namespace,
+        "subscription_id": view.subscription_id,
+        "workflow_id": view.workflow_id,
+        "run_id": view.run_id,
+        "namespace": view.namespace,
         "livemode": env.livemode,
-        "start_at": subscription.start_at.isoformat() if subscription.start_at else "now",
+        "start_at": view.start_at.isoformat() if view.start_at else "now",
     }
     env.emit(started, key_values(f"Subscription started ({env.mode} mode)", started))
 
@@ -175,11 +165,8 @@ def _usage_rows(usage: dict[str, Any]) -> str:
 @with_env
 def status(env: CommandEnv, subscription_id: str) -> None:
     """Ask the subscription's workflow where it stands."""
-
-    async def go() -> Any:
-        return await billing.subscription_status(await env.client(), subscription_id)
-
-    view = run_async(go())
+    with env.backend() as backend:
+        view = backend.status(subscription_id)
     rows = {
         "status": view.status,
         "customer": view.customer_id,
@@ -197,6 +184,62 @@ def status(env: CommandEnv, subscription_id: str) -> None:
     env.emit(view, key_values(f"Subscription {subscription_id} ({env.mode} mode)", rows))
 
 
+@subscriptions.command("list")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
+@with_env
+def list_subscriptions(env: CommandEnv, limit: int) -> None:
+    """The account's subscriptions once their workflow has stored them, by id."""
+    with env.backend() as backend:
+        found = backend.list_subscriptions(limit)
+        account_id = backend.account_id
+    rows = [
+        [
+            s.id,
+            s.customer_id,
+            str(s.pricing_id),
+            s.status,
+            f"{s.started_at:%Y-%m-%d %H:%M}",
+            f"{s.current_period.start:%Y-%m-%d} .. {s.current_period.end:%Y-%m-%d}",
+            f"{s.canceled_at:%Y-%m-%d %H:%M}" if s.canceled_at else "",
+        ]
+        for s in found
+    ]
+    env.emit(
+        found,
+        table(
+            f"Subscriptions of {account_id} ({env.mode} mode)",
+            ["Id", "Customer", "Pricing (r)", "Status", "Started", "Period", "Canceled"],
+            rows,
+        ),
+    )
+
+
+@subscriptions.command("change-plan")
+@click.argument("subscription_id")
+@click.option("--pricing-version", "pricing_version_id", type=int, required=True)
+@click.option("--now", "prorate_now", is_flag=True, help="Switch now, both parts prorated.")
+@with_env
+def change_plan(
+    env: CommandEnv, subscription_id: str, pricing_version_id: int, prorate_now: bool
+) -> None:
+    """Move to another stored pricing from the next period (or --now)."""
+    change = PlanChange(pricing_version_id=pricing_version_id, prorate_now=prorate_now)
+    with env.backend() as backend:
+        backend.change_plan(subscription_id, change)
+    when = "now (both parts prorated)" if prorate_now else "from the next period"
+    data = {
+        "subscription_id": subscription_id,
+        "pricing_version_id": pricing_version_id,
+        "prorate_now": prorate_now,
+        "livemode": env.livemode,
+    }
+    env.emit(
+        data,
+        f"Subscription {subscription_id} moves to pricing {pricing_version_id} {when} "
+        f"({env.mode} mode).",
+    )
+
+
 @subscriptions.command("cancel")
 @click.argument("subscription_id")
 @click.option("--now", "immediately", is_flag=True, help="End now with a prorated final invoice.")
@@ -205,11 +248,8 @@ def status(env: CommandEnv, subscription_id: str) -> None:
 def cancel(env: CommandEnv, subscription_id: str, immediately: bool, reason: str | None) -> None:
     """Cancel at the end of the current period (or --now)."""
     request = CancelRequest(at_period_end=not immediately, reason=reason)
-
-    async def go() -> None:
-        await billing.cancel_subscription(await env.client(), subscription_id, request)
-
-    run_async(go())
+    with env.backend() as backend:
+        backend.cancel(subscription_id, request)
     when = "now" if immediately else "at the end of the current period"
     data = {"subscription_id": subscription_id, "cancel": when, "livemode": env.livemode}
     env.emit(data, f"Subscription {subscription_id} will be canceled {when} ({env.mode} mode).")
@@ -266,25 +306,9 @@ def _one_event(
     return _event(data, "event")
 
 
-async def send_batches(
-    client: Client,
-    subscription_id: str,
-    batches: Sequence[UsageBatch],
-    *,
-    acknowledged: bool,
-    progress: Progress,
-) -> tuple[int, int]:
-    """Send every batch; with `acknowledged` each is an update whose counts come back."""
-    new = duplicates = 0
+def _advance(progress: Progress, batches: Sequence[UsageBatch]) -> Callable[[int], None]:
     task = progress.add_task("usage", total=sum(len(batch.events) for batch in batches))
-    for batch in batches:
-        if acknowledged:
-            result = await billing.submit_usage(client, subscription_id, batch)
-            new, duplicates = new + result.new, duplicates + result.duplicates
-        else:
-            await billing.send_usage(client, subscription_id, batch)
-        progress.advance(task, len(batch.events))
-    return new, duplicates
+    return lambda events: progress.advance(task, events)
 
 
 @click.group("usage", cls=Group)
@@ -343,26 +367,25 @@ def record(
         disable=len(batches) < 2,
     )
 
-    async def go() -> tuple[int, int]:
-        client = await env.client()
-        with progress:
-            return await send_batches(
-                client, subscription_id, batches, acknowledged=not no_wait, progress=progress
-            )
-
-    new, duplicates = run_async(go())
+    with env.backend() as backend, progress:
+        counts = backend.record_usage(
+            subscription_id,
+            batches,
+            acknowledged=not no_wait,
+            advance=_advance(progress, batches),
+        )
     data: dict[str, Any] = {
         "subscription_id": subscription_id,
         "events": len(events),
         "batches": len(batches),
         "livemode": env.livemode,
     }
-    if no_wait:
+    if counts is None:
         text = f"Sent {len(events)} events in {len(batches)} signals (not acknowledged)."
     else:
-        data |= {"new": new, "duplicates": duplicates}
-        text = f"Recorded {len(events)} events in {len(batches)} batches: {new} new, "
-        text += f"{duplicates} duplicates."
+        data |= {"new": counts.new, "duplicates": counts.duplicates}
+        text = f"Recorded {len(events)} events in {len(batches)} batches: {counts.new} new, "
+        text += f"{counts.duplicates} duplicates."
     if len(events) == 1:
         data["event_id"] = events[0].event_id
     env.emit(data, text + f" ({env.mode} mode)")

@@ -15,6 +15,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from billing.contracts.invoice import PaymentResult, PaymentSubmission, VoidRequest
+from billing.money import round_money
 from billing_db import repo_invoices
 from billing_db.errors import (
     IllegalStatusTransitionError,
@@ -35,6 +36,31 @@ def find_invoice(
     if record.mode != mode or (account_id is not None and record.account_id != account_id):
         raise UnknownInvoiceError(f"invoice_number: no invoice {number!r}")  # as if missing
     return record
+
+
+_TOTALS = ("subtotal", "tax", "total", "credit_applied", "amount_paid", "amount_due")
+_MOVED = ("amount", "applied", "credited")
+
+
+def rounded(record: InvoiceRecord) -> InvoiceRecord:
+    """The invoice with every amount to its currency's minor unit (the database keeps 6 places),
+    as the API answers it and the CLI prints it."""
+
+    def money(value: Decimal) -> Decimal:
+        return round_money(value, record.currency)
+
+    return record.model_copy(
+        update={
+            **{name: money(getattr(record, name)) for name in _TOTALS},
+            "lines": [
+                line.model_copy(update={"amount": money(line.amount)}) for line in record.lines
+            ],
+            "payments": [
+                payment.model_copy(update={name: money(getattr(payment, name)) for name in _MOVED})
+                for payment in record.payments
+            ],
+        }
+    )
 
 
 def payment_for(

@@ -31,6 +31,7 @@ from billing_db.errors import (
 )
 from billing_db.records import Mode, PricingVersionRecord, SubscriptionRecord
 from billing_service import client as billing
+from billing_service.api.models import SubscriptionSummary
 
 
 def subscription_input(
@@ -97,6 +98,20 @@ def owned_subscription(
     if record.account_id != account_id:
         raise UnknownSubscriptionError(f"subscription_id: no subscription {subscription_id!r}")
     return record
+
+
+def summary(record: SubscriptionRecord, livemode: bool) -> SubscriptionSummary:
+    """A stored subscription as the API lists it (and `billing subscriptions list` prints it)."""
+    return SubscriptionSummary(
+        id=record.id,
+        customer_id=record.customer_id,
+        pricing_id=record.pricing_version_id,
+        status=record.status,
+        started_at=record.started_at,
+        canceled_at=record.canceled_at,
+        current_period=record.current_period,
+        livemode=livemode,
+    )
 
 
 @dataclass(frozen=True)

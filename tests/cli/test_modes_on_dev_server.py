@@ -168,7 +168,10 @@ async def test_a_test_mode_command_cannot_read_or_change_a_live_invoice(
 
             # The live invoice is untouched, and live mode cannot see the test invoice either.
             live_after = await cli.json_async("invoices", "show", number, "--live")
-            assert (live_after["status"], live_after["amount_paid"]) == ("open", "0.000000")
+            assert (live_after["status"], live_after["amount_paid"]) == (
+                "open",
+                "0.00",
+            )  # to the cent, as the API answers
             other = await cli.invoke_async("invoices", "show", test_invoice["number"], "--live")
             assert other.exit_code == 1
             await cli.json_async("subscriptions", "cancel", "sub_test", "--test", "--now")

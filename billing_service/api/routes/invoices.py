@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
 from billing.contracts.invoice import VoidRequest
-from billing.money import round_money
 from billing_db import repo_listing
 from billing_db.records import InvoiceRecord
 from billing_service import client as billing
@@ -36,19 +34,7 @@ Status = Literal["draft", "open", "paid", "overdue", "void", "uncollectible"]
 
 def invoice_out(record: InvoiceRecord) -> InvoiceOut:
     """The invoice with amounts to the currency's minor unit (the database keeps 6 places)."""
-
-    def money(value: object) -> object:
-        return round_money(value, record.currency) if isinstance(value, Decimal) else value
-
-    data = record.model_dump()
-    for name in ("subtotal", "tax", "total", "credit_applied", "amount_paid", "amount_due"):
-        data[name] = money(data[name])
-    for line in data["lines"]:
-        line["amount"] = money(line["amount"])
-    for payment in data["payments"]:
-        for name in ("amount", "applied", "credited"):
-            payment[name] = money(payment[name])
-    return InvoiceOut.model_validate({**data, "id": record.number})
+    return InvoiceOut.model_validate({**services.rounded(record).model_dump(), "id": record.number})
 
 
 async def _find(caller: Caller, number: str) -> InvoiceRecord:

@@ -22,7 +22,6 @@ from billing.contracts.subscription import (
 from billing.invoice import RatedInvoice
 from billing_db import repo_catalog as catalog
 from billing_db import repo_listing
-from billing_db.records import SubscriptionRecord
 from billing_service import client as billing
 from billing_service.api.context import Caller
 from billing_service.api.models import (
@@ -75,19 +74,6 @@ async def _answered(query: Awaitable[T]) -> T:
         ) from None
 
 
-def _summary(record: SubscriptionRecord, livemode: bool) -> SubscriptionSummary:
-    return SubscriptionSummary(
-        id=record.id,
-        customer_id=record.customer_id,
-        pricing_id=record.pricing_version_id,
-        status=record.status,
-        started_at=record.started_at,
-        canceled_at=record.canceled_at,
-        current_period=record.current_period,
-        livemode=livemode,
-    )
-
-
 @router.post("/subscriptions", status_code=201, tags=["subscriptions"])
 async def create_subscription(caller: CallerDep, request: SubscriptionIn) -> SubscriptionStarted:
     """Start the subscription's workflow (`SubscriptionWorkflow`); an id already used is 409.
@@ -103,7 +89,7 @@ async def create_subscription(caller: CallerDep, request: SubscriptionIn) -> Sub
         document, account_id=caller.account_id, mode=caller.mode
     )
     await blocking(services.check_stored_ids, caller.engine, subscription, mode=caller.mode)
-    await billing.start_subscription(
+    handle = await billing.start_subscription(
         await caller.client(), subscription, task_queue=caller.resources.task_queue
     )
     return SubscriptionStarted(
@@ -112,6 +98,8 @@ async def create_subscription(caller: CallerDep, request: SubscriptionIn) -> Sub
         pricing_id=request.pricing_id,
         livemode=caller.livemode,
         workflow_id=subscription_workflow_id(subscription_id),
+        run_id=handle.result_run_id or "",
+        namespace=caller.resources.settings.temporal_namespace,
         start_at=subscription.start_at,
     )
 
@@ -123,7 +111,7 @@ async def list_subscriptions(
     """Subscriptions once their workflow has stored them (moments after the start)."""
     return await page_of(
         repo_listing.subscriptions_page,
-        _summary,
+        services.summary,
         caller,
         starting_after=starting_after,
         limit=limit,

@@ -347,7 +347,9 @@ export interface SubscriptionStarted {
   customer_id: string;
   id: string;
   livemode: boolean;
+  namespace: string;
   pricing_id: number;
+  run_id: string;
   start_at: string | null;
   workflow_id: string;
 }
