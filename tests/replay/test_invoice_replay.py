@@ -14,6 +14,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from billing_service.worker import SANDBOX
 from workflows.invoice import InvoiceWorkflow
 
 from replay.recording import HISTORIES
@@ -31,5 +32,7 @@ def test_invoice_histories_are_recorded() -> None:
 @pytest.mark.parametrize("path", RECORDED, ids=[path.stem for path in RECORDED])
 async def test_recorded_invoice_history_replays_on_the_current_code(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, await asyncio.to_thread(path.read_text))
-    replayer = Replayer(workflows=[InvoiceWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(
+        workflows=[InvoiceWorkflow], data_converter=pydantic_data_converter, workflow_runner=SANDBOX
+    )
     await replayer.replay_workflow(history)  # raises on any nondeterminism

@@ -13,6 +13,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from billing_service.worker import SANDBOX
 from workflows.invoice import InvoiceWorkflow
 from workflows.subscription import SubscriptionWorkflow
 
@@ -29,6 +30,8 @@ def test_subscription_histories_are_recorded() -> None:
 async def test_recorded_subscription_history_replays_on_the_current_code(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, await asyncio.to_thread(path.read_text))
     replayer = Replayer(
-        workflows=[SubscriptionWorkflow, InvoiceWorkflow], data_converter=pydantic_data_converter
+        workflows=[SubscriptionWorkflow, InvoiceWorkflow],
+        data_converter=pydantic_data_converter,
+        workflow_runner=SANDBOX,
     )
     await replayer.replay_workflow(history)

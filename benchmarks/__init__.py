@@ -1,0 +1,1 @@
+"""Benchmark scripts: each prints figures; nothing here asserts a time."""
