@@ -133,7 +133,7 @@ def _checked_rows(events: Sequence[UsageEventInput], subscription_id: str) -> li
     for index, event in enumerate(events):
         check_storable(event, index=index)
         rows.setdefault(event.event_id, _ledger_row(subscription_id, event))
-    return list(rows.values())
+    return [rows[event_id] for event_id in sorted(rows)]  # key order, as `ingest_rows`
 
 
 def _insert_statement(dialect: Dialect, count: int) -> str:
@@ -239,16 +239,20 @@ def ingest_rows(
         unique.setdefault((row[0], row[1]), row)
     if not unique:
         return []
+    # In key order: on PostgreSQL two batches inserting the same (subscription, event_id) pairs
+    # in different orders wait on each other's index entries (a deadlock, seen with 10 % re-sent
+    # events and concurrent requests); in one order, one simply waits for the other.
+    ordered = [unique[key] for key in sorted(unique)]
     if is_sqlite(engine):
         # One writer at a time already (BEGIN IMMEDIATE), and rows get ids in commit order; a
         # lock in the process lets the next batch in the moment one commits, where SQLite's busy
         # handler would sleep up to 100 ms between tries. Subscriptions are never deleted and the
         # foreign key stands behind the caller's check that they exist.
         with _sqlite_writer(engine), transaction(engine) as connection:
-            return _inserted(connection, list(unique.values()), received)
+            return _inserted(connection, ordered, received)
     with transaction(engine) as connection:
         _lock_subscriptions(connection, [key[0] for key in unique])
-        return _inserted(connection, list(unique.values()), received)
+        return _inserted(connection, ordered, received)
 
 
 _WRITERS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
