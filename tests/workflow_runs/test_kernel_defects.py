@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -93,6 +94,18 @@ async def _subscribed(
     return subscription.subscription_id, subscription_handle(
         env.client, subscription.subscription_id
     )
+
+
+async def _backdated(
+    env: WorkflowEnvironment, task_queue: str, *, closed: int = 1, **billing: Any
+) -> tuple[datetime, str, WorkflowHandle[Any, Any]]:
+    """The server's now, and a subscription started so that exactly `closed` periods have
+    closed by then (`clock.backdated`), on the seed's billing updated with `billing`."""
+    now = await env.get_current_time()
+    start_at, invoice_day = backdated(now, closed=closed)
+    billing = SEED_BILLING | billing | {"invoice_day": invoice_day}
+    sub_id, handle = await _subscribed(env, task_queue, start_at=start_at, billing=billing)
+    return now, sub_id, handle
 
 
 async def _usage_while_paying(
@@ -211,14 +224,7 @@ async def test_an_approval_and_a_standing_change_during_the_close_survive_contin
     gate = Gate(REGISTER_PRICING)
     env = dev_env
     async with gated(gate):
-        now = await env.get_current_time()
-        start_at, invoice_day = backdated(now)
-        sub_id, handle = await _subscribed(
-            env,
-            task_queue,
-            start_at=start_at,
-            billing=SEED_BILLING | {"auto_generate_invoices": False, "invoice_day": invoice_day},
-        )
+        now, sub_id, handle = await _backdated(env, task_queue, auto_generate_invoices=False)
         drafted = await status_when(env.client, sub_id, lambda s: bool(s.drafts_awaiting_approval))
         draft = drafted.drafts_awaiting_approval[0]
         await status_when(env.client, sub_id, lambda s: s.period.end > now)
@@ -257,12 +263,8 @@ async def test_usage_during_a_backdated_catch_up_counts_in_its_own_period(
     gate = Gate(AGGREGATE_PERIOD_USAGE)
     env = dev_env
     async with gated(gate):
-        now = await env.get_current_time()
         # Three periods to catch up on: the usage arrives while the first is being invoiced.
-        start_at, invoice_day = backdated(now, closed=3)
-        sub_id, handle = await _subscribed(
-            env, task_queue, start_at=start_at, billing=SEED_BILLING | {"invoice_day": invoice_day}
-        )
+        now, sub_id, handle = await _backdated(env, task_queue, closed=3)
         await gate.entered.wait()
         # 95 GB now: 95 % of the 100 GB included this (current) period.
         await handle.signal("record_usage", usage(("now-1", 50), ("now-2", 45)))
@@ -401,11 +403,7 @@ async def test_a_cancel_during_a_backdated_catch_up_ends_the_period_it_was_asked
     gate = Gate(AGGREGATE_PERIOD_USAGE)
     env = dev_env
     async with gated(gate):
-        now = await env.get_current_time()
-        start_at, invoice_day = backdated(now, closed=2)
-        sub_id, handle = await _subscribed(
-            env, task_queue, start_at=start_at, billing=SEED_BILLING | {"invoice_day": invoice_day}
-        )
+        now, sub_id, handle = await _backdated(env, task_queue, closed=2)
         await gate.entered.wait()
         asked_at = await env.get_current_time()
         await handle.signal("cancel", CancelRequest(at_period_end=at_period_end, reason="bye"))
