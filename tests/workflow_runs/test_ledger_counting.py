@@ -104,11 +104,15 @@ async def test_a_nudge_beyond_the_ledger_is_not_chased(
     dev_env: WorkflowEnvironment, billing_worker: StartWorker, engine: Engine, task_queue: str
 ) -> None:
     client = dev_env.client
-    subscription = on_its_own_account(hybrid_subscription())
+    now = await dev_env.get_current_time()
+    start_at, invoice_day = backdated(now, closed=1)  # the open period ends weeks from now
+    subscription = on_its_own_account(
+        hybrid_subscription(start_at=start_at, billing=SEED_BILLING | {"invoice_day": invoice_day})
+    )
     sub = subscription.subscription_id
     async with billing_worker(dev_env):
         handle = await start_subscription(client, subscription, task_queue=task_queue)
-        await status_when(client, sub, lambda _status: True)
+        await status_when(client, sub, lambda s: s.period.end > now and bool(s.open_invoices))
         await handle.signal("usage_recorded", LedgerNudge(up_to_row_id=10**15))
         await _ingest(engine, client, subscription.account_id, sub, ("n-1", 4))
         await status_when(client, sub, lambda s: _running(s) == 4)
