@@ -33,6 +33,7 @@ not after a minute; retries back off for a day, then the workflow logs the failu
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Generic, TypeVar
@@ -120,18 +121,11 @@ class Activity(Generic[In, Out]):
         return dataclasses.replace(self, name=name)
 
     async def __call__(self, arg: In, *, summary: str) -> Out:
-        if self.options.local and workflow.patched(LOCAL_DATABASE_STEPS):
-            local: Out = await workflow.execute_local_activity(
-                self.name,
-                arg,
-                result_type=self.result,
-                summary=summary,
-                start_to_close_timeout=self.options.start_to_close,
-                schedule_to_close_timeout=self.options.schedule_to_close,
-                retry_policy=self.options.retry,
-            )
-            return local
-        result: Out = await workflow.execute_activity(
+        local = self.options.local and workflow.patched(LOCAL_DATABASE_STEPS)
+        execute: Callable[..., Awaitable[Out]] = (
+            workflow.execute_local_activity if local else workflow.execute_activity
+        )
+        return await execute(
             self.name,
             arg,
             result_type=self.result,
@@ -140,7 +134,6 @@ class Activity(Generic[In, Out]):
             schedule_to_close_timeout=self.options.schedule_to_close,
             retry_policy=self.options.retry,
         )
-        return result
 
 
 PREPARE_SUBSCRIPTION = Activity(
