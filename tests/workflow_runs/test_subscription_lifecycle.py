@@ -215,7 +215,7 @@ async def test_a_pricing_for_an_unknown_meter_fails_the_subscription_with_a_clea
     # prepare_subscription is a local activity (workflows/calls.py): its attempts are not in
     # history, and the time-skipping server hands its failure over without the ActivityError
     # around it. Non-retryable: the first attempt's refusal is final.
-    cause = failed.value.cause
+    cause: BaseException | None = failed.value.cause
     if isinstance(cause, ActivityError):
         cause = cause.cause
     assert isinstance(cause, ApplicationError)
@@ -239,7 +239,7 @@ async def test_a_malformed_start_fails_the_workflow_with_the_reason(
         with pytest.raises(WorkflowFailureError) as failed:
             await handle.result()
 
-    cause = failed.value.cause
+    cause: BaseException | None = failed.value.cause
     assert isinstance(cause, ApplicationError)
     assert cause.type == "InvalidSubscriptionInput"
     assert "pricing_version" in cause.message
