@@ -58,6 +58,7 @@ class InvoiceActivities:
     async def issue_invoice(self, request: IssueInvoiceInput) -> InvoiceSummary:
         """Create the period's invoice, or return the one a previous attempt created."""
         record = await call_repository(
+            self._engine,
             repo_invoices.create_invoice,
             self._engine,
             subscription_id=request.subscription_id,
@@ -75,6 +76,7 @@ class InvoiceActivities:
     async def approve_invoice(self, request: ApproveInvoiceInput) -> InvoiceSummary:
         """Issue a draft: it becomes open with its issue and due dates."""
         record = await call_repository(
+            self._engine,
             repo_invoices.approve_invoice,
             self._engine,
             invoice_number=request.invoice_number,
@@ -89,6 +91,7 @@ class InvoiceActivities:
             raise InvalidConfigurationError("payment.received_at is resolved by the workflow")
         currency = payment.currency or await self._currency(request.invoice_number)
         recorded = await call_repository(
+            self._engine,
             repo_payments.record_payment,
             self._engine,
             invoice_number=request.invoice_number,
@@ -104,13 +107,14 @@ class InvoiceActivities:
 
     async def _currency(self, invoice_number: str) -> str:
         record = await call_repository(
-            repo_invoices.get_invoice, self._engine, invoice_number=invoice_number
+            self._engine, repo_invoices.get_invoice, self._engine, invoice_number=invoice_number
         )
         return record.currency
 
     @activity.defn(name=CHANGE_INVOICE_STATUS)
     async def change_invoice_status(self, request: ChangeInvoiceStatusInput) -> InvoiceSummary:
         record = await call_repository(
+            self._engine,
             repo_invoices.change_invoice_status,
             self._engine,
             invoice_number=request.invoice_number,
@@ -124,6 +128,7 @@ class InvoiceActivities:
     async def record_dunning_step(self, request: RecordDunningStepInput) -> InvoiceSummary:
         """Write a reminder or suspension to the invoice's history, once per step."""
         record = await call_repository(
+            self._engine,
             repo_invoices.record_dunning_step,
             self._engine,
             invoice_number=request.invoice_number,

@@ -34,7 +34,7 @@ class SubscriptionActivities:
     async def prepare_subscription(self, subscription: SubscriptionInput) -> SubscriptionPlan:
         """Persist what the input gives inline, resolve what it names by id, and return the
         plan the workflow bills by. Running it twice stores everything once."""
-        return await call_repository(self._prepare, subscription)
+        return await call_repository(self._engine, self._prepare, subscription)
 
     def _prepare(self, subscription: SubscriptionInput) -> SubscriptionPlan:
         engine = self._engine
@@ -138,7 +138,7 @@ class SubscriptionActivities:
     @activity.defn(name=REGISTER_PRICING)
     async def register_pricing(self, change: RegisterPricingInput) -> RegisteredPricing:
         """Store (or find) the new pricing version and point the subscription at it."""
-        return await call_repository(self._register_pricing, change)
+        return await call_repository(self._engine, self._register_pricing, change)
 
     def _register_pricing(self, change: RegisterPricingInput) -> RegisteredPricing:
         record = self._pricing(change.account_id, change.pricing, change.pricing_version_id)
@@ -156,6 +156,7 @@ class SubscriptionActivities:
     @activity.defn(name=SET_SUBSCRIPTION_STATUS)
     async def set_subscription_status(self, change: SetSubscriptionStatusInput) -> None:
         await call_repository(
+            self._engine,
             catalog.set_subscription_status,
             self._engine,
             subscription_id=change.subscription_id,

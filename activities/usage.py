@@ -31,7 +31,7 @@ class UsageActivities:
     @activity.defn(name=STORE_USAGE)
     async def record_usage(self, batch: RecordUsageInput) -> RecordUsageResult:
         """Store a batch once per event id; say which ids the database already had."""
-        return await call_repository(self._record, batch)
+        return await call_repository(self._engine, self._record, batch)
 
     def _record(self, batch: RecordUsageInput) -> RecordUsageResult:
         events = [
@@ -64,7 +64,7 @@ class UsageActivities:
     @activity.defn(name=COUNT_RECORDED_USAGE)
     async def count_recorded_usage(self, request: LedgerCountInput) -> LedgerUsage:
         """The running usage of the ledger's rows new to the workflow, by period."""
-        return await call_repository(self._count, request)
+        return await call_repository(self._engine, self._count, request)
 
     def _count(self, request: LedgerCountInput) -> LedgerUsage:
         ledger = repo_usage.recorded_since(
@@ -94,6 +94,7 @@ class UsageActivities:
         """The period's unbilled usage per meter (in SQL), late usage of earlier invoiced
         periods, and the watermark the invoice will bill up to."""
         usage = await call_repository(
+            self._engine,
             repo_usage.period_usage,
             self._engine,
             subscription_id=request.subscription_id,

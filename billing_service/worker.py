@@ -52,6 +52,13 @@ SANDBOX = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_all_modules()
 )
 
+#: Activities (and local activities) one worker runs at once. Each does its database work in the
+#: event loop's default thread pool (a handful of threads) and SQLite takes one writer at a time:
+#: a worker that accepts more only makes each started attempt wait inside its start-to-close
+#: timeout, and a notification that waits past its timeout is sent again. Left unstarted, they
+#: wait in the task queue instead, where no timeout runs, or for another worker.
+MAX_CONCURRENT_ACTIVITIES = 16
+
 log = logging.getLogger("billing.worker")
 
 
@@ -105,6 +112,8 @@ def create_worker(
     mode: Mode = "test",
     **options: Any,
 ) -> Worker:
+    options.setdefault("max_concurrent_activities", MAX_CONCURRENT_ACTIVITIES)
+    options.setdefault("max_concurrent_local_activities", MAX_CONCURRENT_ACTIVITIES)
     return Worker(
         client,
         task_queue=task_queue,

@@ -29,6 +29,7 @@ from sqlalchemy import Engine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.database import in_database_thread
 from activities.notifications.email_delivery import send_email_message
 from activities.notifications.identity import email_message_id, webhook_message_id
 from activities.notifications.loading import NotificationSubject, load_subject
@@ -138,8 +139,8 @@ class NotificationActivities:
     async def send_webhooks(self, request: NotificationRequest) -> list[NotificationOutcome]:
         """POST to every enabled endpoint of the account; a retry skips those already done."""
         subject = await self._load(request)
-        endpoints = await asyncio.to_thread(
-            list_webhook_endpoints, self._engine, account_id=request.account_id
+        endpoints = await in_database_thread(
+            self._engine, list_webhook_endpoints, self._engine, account_id=request.account_id
         )
         async with self._client() as client:
             results = await asyncio.gather(
@@ -180,7 +181,8 @@ class NotificationActivities:
         )
         outcome = await self._record(key, "webhook", endpoint.id, result, msg_id)
         if result.kind is AttemptKind.GONE:
-            await asyncio.to_thread(
+            await in_database_thread(
+                self._engine,
                 set_webhook_endpoint_enabled,
                 self._engine,
                 endpoint_id=endpoint.id,
@@ -193,14 +195,15 @@ class NotificationActivities:
 
     async def _load(self, request: NotificationRequest) -> NotificationSubject:
         try:
-            return await asyncio.to_thread(load_subject, self._engine, request)
+            return await in_database_thread(self._engine, load_subject, self._engine, request)
         except BillingError as exc:
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from exc
 
     async def _claim(
         self, request: NotificationRequest, key: str, channel: Channel, target: str
     ) -> NotificationRecord:
-        return await asyncio.to_thread(
+        return await in_database_thread(
+            self._engine,
             claim_notification,
             self._engine,
             dedupe_key=key,
@@ -214,7 +217,8 @@ class NotificationActivities:
     ) -> NotificationOutcome | None:
         """Log the attempt; the final outcome, or None when a retry should try again."""
         delivered = result.kind is AttemptKind.DELIVERED
-        await asyncio.to_thread(
+        await in_database_thread(
+            self._engine,
             record_notification_attempt,
             self._engine,
             dedupe_key=key,

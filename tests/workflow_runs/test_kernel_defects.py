@@ -268,7 +268,9 @@ async def test_usage_during_a_backdated_catch_up_counts_in_its_own_period(
         await gate.entered.wait()
         # 95 GB now: 95 % of the 100 GB included this (current) period.
         await handle.signal("record_usage", usage(("now-1", 50), ("now-2", 45)))
-        await quiet(handle, pending={AGGREGATE_PERIOD_USAGE})
+        # The aggregate is a local activity: the workflow task that runs it stays open, and the
+        # signal is delivered at that task's next heartbeat, while the aggregate is still held.
+        await eventually(lambda: signalled(handle, "record_usage"), bool, seconds=30)
         gate.release.set()
 
         status = await status_when(

@@ -219,14 +219,18 @@ async def test_a_pricing_for_an_unknown_meter_fails_the_subscription_with_a_clea
         with pytest.raises(WorkflowFailureError) as failed:
             await handle.result()
 
-    cause = failed.value.cause
-    assert isinstance(cause, ActivityError)
-    assert isinstance(cause.cause, ApplicationError)
-    assert cause.cause.non_retryable
-    assert "gpu_hours" in cause.cause.message
+    # prepare_subscription is a local activity (workflows/calls.py): its attempts are not in
+    # history, and the time-skipping server hands its failure over without the ActivityError
+    # around it. Non-retryable: the first attempt's refusal is final.
+    cause: BaseException | None = failed.value.cause
+    if isinstance(cause, ActivityError):
+        cause = cause.cause
+    assert isinstance(cause, ApplicationError)
+    assert cause.non_retryable
+    assert "gpu_hours" in cause.message
     history = await handle.fetch_history()
     started = [e for e in history.events if e.HasField("activity_task_started_event_attributes")]
-    assert [e.activity_task_started_event_attributes.attempt for e in started] == [1]
+    assert started == []
 
 
 async def test_a_malformed_start_fails_the_workflow_with_the_reason(
@@ -242,7 +246,7 @@ async def test_a_malformed_start_fails_the_workflow_with_the_reason(
         with pytest.raises(WorkflowFailureError) as failed:
             await handle.result()
 
-    cause = failed.value.cause
+    cause: BaseException | None = failed.value.cause
     assert isinstance(cause, ApplicationError)
     assert cause.type == "InvalidSubscriptionInput"
     assert "pricing_version" in cause.message
