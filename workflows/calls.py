@@ -6,22 +6,23 @@ Database activities are short and idempotent: they retry quickly and without lim
 succeed, because a transient failure (a locked SQLite file, a PostgreSQL failover) must never lose
 accepted input; invalid input raises a non-retryable ApplicationError instead.
 
-The short database steps of invoicing (prepare the subscription, aggregate the period, issue the
-invoice) run as local activities: in the worker that runs the workflow task, inside that task,
-with no activity task through the server and no workflow task to hear of the result. On invoice
-day that halves the server round trips and the history of an invoicing run
-(benchmarks/bench_invoice_day.py). Their retry semantics differ from an activity's:
+The short database steps of invoicing (aggregate the period, issue the invoice) run as local
+activities: in the worker that runs the workflow task, inside that task, with no activity task
+through the server and no workflow task to hear of the result. On invoice day that halves the
+server round trips and the history of an invoicing run (benchmarks/bench_invoice_day.py). Their
+retry semantics differ from an activity's:
 - attempts run and retry inside the workflow task (the SDK keeps the task alive past its 10 s
   timeout by heartbeating it); only the final result is written to history, as a marker, so the
   attempts and their errors are in the worker's log, not in the history; a backoff longer than
   a minute is slept on a workflow timer and the step is tried again;
 - a worker that dies before the workflow task completes loses the marker: the next worker runs
-  the step again. The repositories make that harmless: a subscription, pricing version or
-  invoice is found by its unique key (subscription id; pricing content; subscription and
-  period start) and returned as stored, and an aggregate only reads;
+  the step again. The repositories make that harmless: an invoice is found by its unique key
+  (subscription and period start) and returned as stored, and an aggregate only reads;
 - a step held long (a lock, a failover) delays the messages sent meanwhile until the task's next
   heartbeat (8 s), so steps that wait on something else stay activities.
-Runs that began before this change replay with activities (`workflow.patched`).
+Preparing a new subscription stays an activity on purpose: its workflow task ends there, so the
+usage sent right after a backdated start (signals included) is taken before the past periods are
+invoiced. Runs that began before this change replay with activities (`workflow.patched`).
 
 Notifications are at-least-once: a worker that dies after the SMTP server's `250` (or the
 webhook's 2xx) but before the delivery record is written sends again, with the same Message-ID /
@@ -69,8 +70,9 @@ with workflow.unsafe.imports_passed_through():
     from billing.contracts.notifications import NotificationOutcome, NotificationRequest
     from billing.contracts.subscription import SubscriptionInput, SubscriptionPlan
 
-#: The patch that made the short database steps local activities (issue 15).
-LOCAL_DATABASE_STEPS = "local-database-steps"
+#: The patch of issue 15's lean invoicing run: aggregate and issue run as local activities, and
+#: the invoice's own workflow announces it (`InvoiceWorkflowInput.announcement`).
+LEAN_INVOICING = "lean-invoicing"
 
 #: Longest the SMTP or webhook client waits (settings `smtp_timeout_seconds`,
 #: `webhook_timeout_seconds`, both 10 s by default), plus room to render and record.
@@ -85,7 +87,7 @@ class Options:
     start_to_close: timedelta
     retry: RetryPolicy
     schedule_to_close: timedelta | None = None
-    #: Run as a local activity (in runs that have the LOCAL_DATABASE_STEPS patch).
+    #: Run as a local activity (in runs that have the LEAN_INVOICING patch).
     local: bool = False
 
 
@@ -123,7 +125,7 @@ class Activity(Generic[In, Out]):
         return dataclasses.replace(self, name=name)
 
     async def __call__(self, arg: In, *, summary: str) -> Out:
-        local = self.options.local and workflow.patched(LOCAL_DATABASE_STEPS)
+        local = self.options.local and workflow.patched(LEAN_INVOICING)
         execute: Callable[..., Awaitable[Out]] = (
             workflow.execute_local_activity if local else workflow.execute_activity
         )
@@ -138,9 +140,7 @@ class Activity(Generic[In, Out]):
         )
 
 
-PREPARE_SUBSCRIPTION = Activity(
-    names.PREPARE_SUBSCRIPTION, SubscriptionInput, SubscriptionPlan, LOCAL_DATABASE
-)
+PREPARE_SUBSCRIPTION = Activity(names.PREPARE_SUBSCRIPTION, SubscriptionInput, SubscriptionPlan)
 REGISTER_PRICING = Activity(names.REGISTER_PRICING, RegisterPricingInput, RegisteredPricing)
 SET_SUBSCRIPTION_STATUS = Activity(
     names.SET_SUBSCRIPTION_STATUS, SetSubscriptionStatusInput, type(None)

@@ -75,6 +75,13 @@ class InvoiceWorkflow:
     @workflow.run
     async def run(self, input: InvoiceWorkflowInput) -> InvoiceView:
         self._publish_search_attributes()
+        # Announced beside the payment watch, not before it: the due date runs from the issue
+        # whether or not the mail server answers.
+        announced = (
+            asyncio.create_task(notify(input.notifications, input.announcement))
+            if input.announcement is not None
+            else None
+        )
         if self._invoice.amount_due <= 0 and self._invoice.status == "open":
             await self._transition("paid", note="nothing due (covered by credit)")
         due_at = self._invoice.due_at or workflow.now()
@@ -89,6 +96,8 @@ class InvoiceWorkflow:
                     break
                 await self._take(step, index, deadline)
         await self._finish()
+        if announced is not None:
+            await announced
         return self.invoice()
 
     async def _settled_by(self, deadline: datetime, waiting_for: str) -> bool:

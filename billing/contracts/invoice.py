@@ -9,6 +9,7 @@ from pydantic import Field
 
 from billing.catalog import DunningPolicy, NotificationConfig
 from billing.contracts.common import InvoiceStatus, Payload
+from billing.contracts.notifications import NotificationRequest
 from billing.contracts.subscription import Id
 from billing.invoice import InvoiceLine
 from billing.money import Amount, CurrencyCode, PositiveDecimal
@@ -42,6 +43,9 @@ class InvoiceWorkflowInput(Payload):
     subscription_workflow_id: str
     notifications: NotificationConfig
     dunning: DunningPolicy = Field(default_factory=DunningPolicy)
+    announcement: NotificationRequest | None = None
+    """The `invoice_generated` notification, sent by this workflow as it starts (runs of the
+    subscription from before issue 15 sent it themselves and leave this out)."""
 
 
 class PaymentSubmission(Payload):

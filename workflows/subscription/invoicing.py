@@ -1,5 +1,6 @@
-"""Invoicing a period, the guide's process: aggregate → rate → issue → notify → hand to the
-payment watch; then switch pricing if a plan change waits, and roll over to the next period.
+"""Invoicing a period, the guide's process: aggregate → rate → issue → hand the invoice to its
+own workflow (which announces it and watches its payment); then switch pricing if a plan change
+waits, and roll over to the next period.
 
 Called by the main loop only. Every function changes the run's one state object in place and
 reads it again after each `await`, so what a message handler recorded meanwhile stands.
@@ -166,11 +167,14 @@ def rate(state: SubscriptionState, billed: Period, usage: PeriodUsageResult) -> 
 
 
 async def publish(state: SubscriptionState, issued: InvoiceSummary) -> None:
-    """Notify that the invoice was issued and hand it to its own payment watch."""
-    await notify(
-        state.plan.notifications,
-        notification(state, "invoice_generated", scope=issued.number, invoice=issued.number),
+    """Hand the invoice to its own workflow, which announces it (`invoice_generated`) and
+    watches its payment. Runs from before LEAN_INVOICING announced it here first."""
+    announcement = notification(
+        state, "invoice_generated", scope=issued.number, invoice=issued.number
     )
+    announced_by_invoice = workflow.patched(calls.LEAN_INVOICING)
+    if not announced_by_invoice:
+        await notify(state.plan.notifications, announcement)
     plan = state.plan
     try:
         await workflow.start_child_workflow(
@@ -181,6 +185,7 @@ async def publish(state: SubscriptionState, issued: InvoiceSummary) -> None:
                 subscription_workflow_id=workflow.info().workflow_id,
                 notifications=plan.notifications,
                 dunning=plan.billing.dunning,
+                announcement=announcement if announced_by_invoice else None,
             ),
             id=invoice_workflow_id(issued.number),
             parent_close_policy=workflow.ParentClosePolicy.ABANDON,
