@@ -7,6 +7,7 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from email.message import EmailMessage
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -52,6 +53,12 @@ class ScriptedMailServer(MailCatcher):
 class SmtpFixture:
     handler: ScriptedMailServer
     settings: SmtpSettings
+
+    async def about(self, text: str) -> list[EmailMessage]:
+        """The messages received so far whose subject contains `text` (a probe for
+        `eventually`: an invoice's email is sent by its own workflow, after the subscription
+        shows the invoice)."""
+        return [m for m in self.handler.messages if text in str(m["Subject"])]
 
 
 @pytest.fixture

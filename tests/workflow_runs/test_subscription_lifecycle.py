@@ -42,7 +42,7 @@ from scripts.export_contract import CONTRACT
 from notifications.servers import SmtpFixture
 from workflow_runs.clock import skip_to, start_of_next_month
 from workflow_runs.conftest import StartWorker
-from workflow_runs.polling import status_when
+from workflow_runs.polling import eventually, status_when
 from workflow_runs.scenario import SEED_BILLING, hybrid_subscription, usage
 
 CONTINUED_BY_V1 = (
@@ -103,12 +103,14 @@ async def test_a_draft_invoice_waits_for_approval_before_it_is_sent(
         )
         status = await status_when(env.client, sub_id, lambda s: bool(s.open_invoices))
 
-    [issued] = _invoices(engine, sub_id)
+        [issued] = _invoices(engine, sub_id)
+        announced = await eventually(lambda: smtp_server.about(issued.number), bool)
+
     assert status.open_invoices == [issued.number]
     assert status.drafts_awaiting_approval == []
     assert issued.status == "open"
     assert issued.due_at is not None
-    assert len([m for m in smtp_server.handler.messages if issued.number in m["Subject"]]) == 1
+    assert len(announced) == 1
 
 
 async def test_usage_arriving_after_its_period_was_invoiced_is_billed_as_a_late_line(
@@ -219,18 +221,14 @@ async def test_a_pricing_for_an_unknown_meter_fails_the_subscription_with_a_clea
         with pytest.raises(WorkflowFailureError) as failed:
             await handle.result()
 
-    # prepare_subscription is a local activity (workflows/calls.py): its attempts are not in
-    # history, and the time-skipping server hands its failure over without the ActivityError
-    # around it. Non-retryable: the first attempt's refusal is final.
-    cause: BaseException | None = failed.value.cause
-    if isinstance(cause, ActivityError):
-        cause = cause.cause
-    assert isinstance(cause, ApplicationError)
-    assert cause.non_retryable
-    assert "gpu_hours" in cause.message
+    cause = failed.value.cause
+    assert isinstance(cause, ActivityError)
+    assert isinstance(cause.cause, ApplicationError)
+    assert cause.cause.non_retryable
+    assert "gpu_hours" in cause.cause.message
     history = await handle.fetch_history()
     started = [e for e in history.events if e.HasField("activity_task_started_event_attributes")]
-    assert started == []
+    assert [e.activity_task_started_event_attributes.attempt for e in started] == [1]
 
 
 async def test_a_malformed_start_fails_the_workflow_with_the_reason(
@@ -246,7 +244,7 @@ async def test_a_malformed_start_fails_the_workflow_with_the_reason(
         with pytest.raises(WorkflowFailureError) as failed:
             await handle.result()
 
-    cause: BaseException | None = failed.value.cause
+    cause = failed.value.cause
     assert isinstance(cause, ApplicationError)
     assert cause.type == "InvalidSubscriptionInput"
     assert "pricing_version" in cause.message
