@@ -3,7 +3,10 @@ details and search attributes, and the requests it hands to notifications. Read-
 
 from __future__ import annotations
 
+from typing import Any
+
 from temporalio import workflow
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 with workflow.unsafe.imports_passed_through():
     from billing.contracts.notifications import NotificationRequest
@@ -69,19 +72,30 @@ def describe(state: SubscriptionState, waiting_for: str) -> None:
     )
 
 
-def publish_search_attributes(state: SubscriptionState) -> None:
+def _search_attribute_values(state: SubscriptionState) -> list[SearchAttributePair[Any]]:
     plan = state.plan
-    workflow.upsert_search_attributes(
-        [
-            sa.CUSTOMER_ID.value_set(plan.customer_id),
-            sa.SUBSCRIPTION_ID.value_set(plan.subscription_id),
-            sa.PLAN.value_set(plan.pricing.product_id),
-            sa.STATUS.value_set(state.status),
-            sa.NEXT_INVOICE_AT.value_unset()
-            if state.canceled
-            else sa.NEXT_INVOICE_AT.value_set(state.period.end),
-        ]
-    )
+    pairs: list[SearchAttributePair[Any]] = [
+        SearchAttributePair(sa.CUSTOMER_ID, plan.customer_id),
+        SearchAttributePair(sa.SUBSCRIPTION_ID, plan.subscription_id),
+        SearchAttributePair(sa.PLAN, plan.pricing.product_id),
+        SearchAttributePair(sa.STATUS, state.status),
+    ]
+    if not state.canceled:
+        pairs.append(SearchAttributePair(sa.NEXT_INVOICE_AT, state.period.end))
+    return pairs
+
+
+def publish_search_attributes(state: SubscriptionState) -> None:
+    updates = [pair.key.value_set(pair.value) for pair in _search_attribute_values(state)]
+    if state.canceled:
+        updates.append(sa.NEXT_INVOICE_AT.value_unset())
+    workflow.upsert_search_attributes(updates)
+
+
+def carried_search_attributes(state: SubscriptionState) -> TypedSearchAttributes:
+    """The search attributes the next run starts with (set by continue-as-new, so that run
+    needs no upsert of its own)."""
+    return TypedSearchAttributes(_search_attribute_values(state))
 
 
 def notification(

@@ -7,7 +7,8 @@ requests with a reason); the main loop alone performs I/O, and reads the state a
 handler has finished.
 
 `run()` is the billing process: wait for the invoice day (or a cancel or plan change) →
-aggregate → rate → issue → notify → hand to the payment watch → continue as new.
+aggregate → rate → issue → hand the invoice to its own workflow (which announces it and watches
+its payment) → continue as new.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.subscription.chores import Chores, record_standing
     from workflows.subscription.intake import Intake, Ticket, accept_raw
     from workflows.subscription.views import (
+        carried_search_attributes,
         describe,
         period_label,
         publish_search_attributes,
@@ -98,7 +100,10 @@ class SubscriptionWorkflow:
     @workflow.run
     async def run(self, subscription: dict[str, Any]) -> SubscriptionStatusView:
         """`subscription`: a `SubscriptionInput` as JSON (contract/subscription-input...)."""
-        ledger = workflow.patched(LEDGER_COUNTING)
+        # Lean runs count from the ledger too: asking for that older patch as well would cost
+        # each run two more history events (a marker and its search-attribute upsert).
+        lean = workflow.patched(calls.LEAN_INVOICING)
+        ledger = lean or workflow.patched(LEDGER_COUNTING)
         state = self._state or await self._start(ledger=ledger)
         chores = Chores(state, self._intake, ledger=ledger)
         state.ledger_nudged_row_id = max(state.ledger_nudged_row_id, self._nudged_before_ready)
@@ -108,7 +113,8 @@ class SubscriptionWorkflow:
         for raw in self._raw_before_ready:
             accept_raw(state, self._intake, raw)
         self._raw_before_ready.clear()
-        publish_search_attributes(state)
+        if not lean or workflow.info().continued_run_id is None:
+            publish_search_attributes(state)  # lean runs inherit them from continue-as-new
 
         while True:
             closing_at = await self._wait_for_invoice_day(chores)
@@ -199,7 +205,8 @@ class SubscriptionWorkflow:
             {
                 "subscription_id": state.plan.subscription_id,
                 CONTINUATION: state.model_dump(mode="json"),
-            }
+            },
+            search_attributes=carried_search_attributes(state),
         )
 
     # --- messages: each records what was asked ------------------------------------------------
