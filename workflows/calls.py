@@ -87,8 +87,9 @@ class Options:
     start_to_close: timedelta
     retry: RetryPolicy
     schedule_to_close: timedelta | None = None
-    #: Run as a local activity (in runs that have the LEAN_INVOICING patch).
+    #: Run as a local activity: in runs that have the patch `local_from`, or always if None.
     local: bool = False
+    local_from: str | None = LEAN_INVOICING
 
 
 DATABASE = Options(
@@ -124,8 +125,15 @@ class Activity(Generic[In, Out]):
         """The same activity under an older name, for runs started before a rename."""
         return dataclasses.replace(self, name=name)
 
+    def locally(self) -> Activity[In, Out]:
+        """The same activity, always run as a local activity (for a code path only new runs
+        take, so no patch has to decide it)."""
+        options = dataclasses.replace(self.options, local=True, local_from=None)
+        return dataclasses.replace(self, options=options)
+
     async def __call__(self, arg: In, *, summary: str) -> Out:
-        local = self.options.local and workflow.patched(LEAN_INVOICING)
+        patch = self.options.local_from
+        local = self.options.local and (patch is None or workflow.patched(patch))
         execute: Callable[..., Awaitable[Out]] = (
             workflow.execute_local_activity if local else workflow.execute_activity
         )

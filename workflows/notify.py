@@ -15,14 +15,21 @@ with workflow.unsafe.imports_passed_through():
 _ACTIVITY = {"email": SEND_EMAIL, "webhook": SEND_WEBHOOKS}
 
 
-async def notify(config: NotificationConfig, request: NotificationRequest) -> None:
+async def notify(
+    config: NotificationConfig, request: NotificationRequest, *, local: bool = False
+) -> None:
     """Email and/or webhook, concurrently. A channel that still fails after a day of retries is
-    logged, not raised: the billing step it reports on has already happened."""
+    logged, not raised: the billing step it reports on has already happened.
+
+    `local`: as local activities, inside the workflow task (no activity task through the server
+    and no workflow task to hear of the result; see workflows/calls.py for their retries)."""
     channels = channels_for_event(config, request.event)
     if not channels:
         return
     calls = [
-        _ACTIVITY[channel](request, summary=f"{channel}: {request.event} ({request.scope})")
+        (_ACTIVITY[channel].locally() if local else _ACTIVITY[channel])(
+            request, summary=f"{channel}: {request.event} ({request.scope})"
+        )
         for channel in channels
     ]
     results = await asyncio.gather(*calls, return_exceptions=True)

@@ -117,8 +117,8 @@ async def test_a_worker_killed_mid_invoice_is_replaced_and_the_invoice_finishes_
     holding.release.set()
     second = worker_process()
 
-    # The email activity's attempt died with the worker: after its start-to-close timeout
-    # Temporal retries it on the new worker, which sends the email.
+    # The email's attempt (a local activity of the invoice's first workflow task) died with the
+    # worker: once that task times out, the new worker runs the task, and the email, again.
     await wait_for(
         lambda: _found(any(invoice.number in str(m["Subject"]) for m in holding.messages)),
         what="the invoice email from the second worker",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 from decimal import Decimal
 
 from sqlalchemy import Engine, func, select
+from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
 from billing.contracts.subscription import CancelRequest
@@ -18,6 +20,7 @@ from notifications.servers import SmtpFixture
 from replay.recording import record_chain
 from workflow_runs.clock import skip_to, start_of_next_month
 from workflow_runs.conftest import StartWorker
+from workflow_runs.polling import status_when
 from workflow_runs.scenario import SEED_BILLING, hybrid_subscription, usage
 
 
@@ -108,3 +111,53 @@ async def test_hybrid_plan_bills_three_months_with_a_prorated_first_invoice_then
         [(periods[0], "threshold-80"), (periods[0], "threshold-90")]
         + [(period, f"threshold-{t}") for period in periods[1:] for t in (80, 90, 100)]
     )
+
+
+async def test_a_quiet_month_is_one_run_of_at_most_20_history_events(
+    own_time_skipping_env: WorkflowEnvironment,
+    billing_worker: StartWorker,
+    task_queue: str,
+) -> None:
+    """Issue 15's budget for an invoicing run: a month without usage messages wakes on its
+    timer, aggregates and issues in one workflow task (local activities), hands the invoice to
+    its own workflow and continues as new, in at most 20 events."""
+    env = own_time_skipping_env
+    start = start_of_next_month(await env.get_current_time())
+    subscription = hybrid_subscription(
+        start_at=start,
+        billing=SEED_BILLING | {"dunning": {"steps": [{"after_days": 90, "action": "remind"}]}},
+    )
+    await skip_to(env, start)
+    async with billing_worker(env):
+        handle = await start_subscription(env.client, subscription, task_queue=task_queue)
+        await skip_to(env, start_of_next_month(start_of_next_month(start)) + timedelta(hours=1))
+        await status_when(
+            env.client, subscription.subscription_id, lambda s: len(s.open_invoices) == 2
+        )
+        first = await env.client.get_workflow_handle(
+            handle.id, run_id=handle.result_run_id
+        ).fetch_history()
+        [ended] = [
+            e.workflow_execution_continued_as_new_event_attributes
+            for e in first.events
+            if e.HasField("workflow_execution_continued_as_new_event_attributes")
+        ]
+        second_run = ended.new_execution_run_id
+        quiet = await env.client.get_workflow_handle(handle.id, run_id=second_run).fetch_history()
+        await handle.terminate("test over")
+
+    kinds = Counter(EventType.Name(e.event_type).removeprefix("EVENT_TYPE_") for e in quiet.events)
+    markers = Counter(
+        e.marker_recorded_event_attributes.marker_name
+        for e in quiet.events
+        if e.HasField("marker_recorded_event_attributes")
+    )
+    # (events, activities through the server, markers, invoice workflows started, continued)
+    seen = (
+        len(quiet.events) <= 20,
+        kinds["ACTIVITY_TASK_SCHEDULED"],
+        dict(markers),
+        kinds["START_CHILD_WORKFLOW_EXECUTION_INITIATED"],
+        kinds["WORKFLOW_EXECUTION_CONTINUED_AS_NEW"],
+    )
+    assert seen == (True, 0, {"core_patch": 1, "core_local_activity": 2}, 1, 1), kinds
