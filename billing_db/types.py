@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Dialect, Numeric, String
@@ -72,6 +72,8 @@ class Decimal6(TypeDecorator[Decimal]):
         return Decimal(value).quantize(_QUANTUM)
 
 
+#: Quantizes sums of any size (NUMERIC is unbounded on PostgreSQL).
+_WIDE = Context(prec=1000)
 #: The range of SQLite's integers (64-bit signed).
 SQLITE_INTEGER_MAX = 2**63 - 1
 
@@ -106,7 +108,7 @@ class Decimal6Sum(TypeDecorator[Decimal]):
         if value is None:
             return None
         if dialect.name != "sqlite":
-            return Decimal(value)
+            return Decimal(value).quantize(_QUANTUM, context=_WIDE)
         if isinstance(value, float):
             raise InexactSumError("a rollup sum went past SQLite's 64-bit integers")
         return Decimal(int(value)).scaleb(-SCALE)
