@@ -27,7 +27,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
+from operator import itemgetter
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Connection, ScalarSelect, bindparam, func, select, update
@@ -52,7 +53,9 @@ timestamp)."""
 
 def hour_of(instant: datetime) -> datetime:
     """The UTC hour that contains `instant`."""
-    return instant.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    if instant.tzinfo is not UTC:
+        instant = instant.astimezone(UTC)
+    return instant.replace(minute=0, second=0, microsecond=0)
 
 
 def hour_from(instant: datetime) -> datetime:
@@ -61,7 +64,7 @@ def hour_from(instant: datetime) -> datetime:
     return hour if hour == instant else hour + HOUR
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Totals:
     """One part of one hour: what the rollup stores for it."""
 
@@ -71,26 +74,41 @@ class Totals:
     last_row_id: int
     latest: tuple[datetime, str, Decimal]
 
-    def add(self, row_id: int, event_id: str, quantity: Decimal, timestamp: datetime) -> None:
-        self.count += 1
-        self.total = EXACT.add(self.total, quantity)
-        self.largest = max(self.largest, quantity)
-        self.last_row_id = max(self.last_row_id, row_id)
-        if (timestamp, event_id) > self.latest[:2]:
-            self.latest = (timestamp, event_id, quantity)
+
+def _totals(rows: list[RollupRow]) -> Totals:
+    with localcontext(EXACT):  # exact or an error, never rounded
+        total = sum([row[4] for row in rows], Decimal(0))
+    latest = max(rows, key=_LATEST_ORDER)
+    return Totals(
+        count=len(rows),
+        total=total,
+        largest=max([row[4] for row in rows]),
+        last_row_id=max([row[0] for row in rows]),
+        latest=(latest[5], latest[3], latest[4]),
+    )
+
+
+#: `latest`'s order (`billing.aggregation`): timestamp, then event id by code point.
+_LATEST_ORDER = itemgetter(5, 3)
 
 
 def fold(rows: Iterable[RollupRow]) -> dict[RollupKey, Totals]:
     """The rows summed per (subscription, meter, hour): the one rule of what a part holds."""
-    totals: dict[RollupKey, Totals] = {}
-    for row_id, subscription_id, meter_id, event_id, quantity, timestamp in rows:
-        key = (subscription_id, meter_id, hour_of(timestamp))
-        found = totals.get(key)
-        if found is None:
-            totals[key] = Totals(1, quantity, quantity, row_id, (timestamp, event_id, quantity))
+    groups: dict[tuple[str, str, int, int, int, int], list[RollupRow]] = {}
+    for row in rows:  # the intake's hot path: plain tuples, no datetime built per row
+        at = row[5]
+        if at.tzinfo is not UTC:
+            at = at.astimezone(UTC)
+        key = (row[1], row[2], at.year, at.month, at.day, at.hour)
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [row]
         else:
-            found.add(row_id, event_id, quantity, timestamp)
-    return totals
+            group.append(row)
+    return {
+        (key[0], key[1], datetime(*key[2:], tzinfo=UTC)): _totals(group)
+        for key, group in groups.items()
+    }
 
 
 # --- writing ---------------------------------------------------------------------------------
