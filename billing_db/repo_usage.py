@@ -4,13 +4,19 @@ Aggregations run in the database (never by loading rows into Python) with the se
 `billing.aggregation.aggregate`: sum, count, max, `latest` (the quantity of the greatest
 `(timestamp, event_id)`, compared by code point) and `unique_count` (distinct values of
 `properties[meter.field_name]` compared as JSON text; strings as themselves; absent or null
-values not counted). An empty selection is 0.
+values not counted). An empty selection is 0. Sum, count, max and latest of whole UTC hours
+come from the hourly rollups (`billing_db.repo_usage_rollups`, kept in each insert batch's
+transaction and the billing UPDATE's), partial hours at the edges and unique_count from the
+rows; `rollups=False` reads the rows alone (tests compare the two).
 
 The watermark: `period_usage` holds a row lock on the subscription (PostgreSQL: FOR NO KEY
 UPDATE, which waits for every `record_usage` in flight, since those hold FOR SHARE), so every
 usage row with an id up to the watermark it returns is committed and counted, and rows recorded
-later get higher ids. `create_invoice` marks exactly those rows as billed. SQLite serialises
-writers, so ids there are committed in order anyway.
+later get higher ids. `create_invoice` marks exactly those rows as billed (under the same lock,
+recomputing the rollups' unbilled part). SQLite serialises writers, so ids there are committed
+in order anyway. So under the lock the rollups hold exactly the subscription's rows up to the
+watermark, and `period_usage` reads them; a watermark below a rollup's highest row id falls
+back to the rows.
 """
 
 from __future__ import annotations
