@@ -41,7 +41,6 @@ from sqlalchemy import (
     literal,
     select,
 )
-from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import OperationalError
 
 from billing.aggregation import UsageRecord
@@ -65,7 +64,7 @@ from billing_db.records import (
     UsageRecorded,
 )
 from billing_db.repo_catalog import read_pricing_version, read_subscription
-from billing_db.repo_common import check_aware, utcnow
+from billing_db.repo_common import check_aware, multi_row_insert, utcnow
 from billing_db.repo_usage_rollups import (
     Billed,
     add_rows,
@@ -147,27 +146,10 @@ def _checked_rows(events: Sequence[UsageEventInput], subscription_id: str) -> li
     return [rows[event_id] for event_id in sorted(rows)]  # key order, as `ingest_rows`
 
 
-def _insert_statement(dialect: Dialect, count: int) -> str:
-    """`INSERT ... VALUES (...) x count ON CONFLICT (subscription_id, event_id) DO NOTHING
-    RETURNING id, subscription_id, event_id` in the driver's own parameter style (cached per
-    size)."""
-    key = (dialect.name, dialect.paramstyle, count)
-    statement = _STATEMENTS.get(key)
-    if statement is None:
-        quote = dialect.identifier_preparer.quote
-        mark = "?" if dialect.paramstyle == "qmark" else "%s"
-        row = "(" + ", ".join([mark] * len(_COLUMNS)) + ")"
-        statement = (
-            f"INSERT INTO {quote(usage_events.name)} ({', '.join(map(quote, _COLUMNS))}) "
-            f"VALUES {', '.join([row] * count)} "
-            "ON CONFLICT (subscription_id, event_id) DO NOTHING "
-            "RETURNING id, subscription_id, event_id"
-        )
-        _STATEMENTS[key] = statement
-    return statement
-
-
-_STATEMENTS: dict[tuple[str, str, int], str] = {}
+#: What the intake's INSERT does with a duplicate, and what it answers for the new rows.
+_ON_CONFLICT = (
+    "ON CONFLICT (subscription_id, event_id) DO NOTHING RETURNING id, subscription_id, event_id"
+)
 
 
 def _inserted(
@@ -204,7 +186,9 @@ def _inserted(
             values.append(None if extra is None else properties(extra))
         cursor = connection.connection.cursor()  # the driver's, in this transaction
         try:
-            cursor.execute(_insert_statement(dialect, len(chunk)), values)
+            cursor.execute(
+                multi_row_insert(dialect, usage_events, _COLUMNS, len(chunk), _ON_CONFLICT), values
+            )
             returned = cursor.fetchall()
         finally:
             cursor.close()

@@ -38,6 +38,7 @@ from sqlalchemy.types import TypeEngine
 
 from billing.catalog import Meter
 from billing.money import EXACT
+from billing_db.repo_common import multi_row_insert
 from billing_db.tables import usage_events, usage_rollups
 from billing_db.types import Decimal6Sum
 
@@ -49,6 +50,19 @@ RollupKey = tuple[str, str, datetime]
 RollupRow = tuple[int, str, str, str, Decimal, datetime]
 """What `fold` reads of a ledger row: (id, subscription_id, meter_id, event_id, quantity,
 timestamp)."""
+
+
+def ledger_columns() -> list[ColumnElement[Any]]:
+    """The ledger's columns `fold` reads, in its order (`RollupRow`)."""
+    ledger = usage_events.c
+    return [
+        ledger.id,
+        ledger.subscription_id,
+        ledger.meter_id,
+        ledger.event_id,
+        ledger.quantity,
+        ledger.timestamp,
+    ]
 
 
 def hour_of(instant: datetime) -> datetime:
@@ -173,24 +187,18 @@ def _merge_rules(dialect: Dialect, part: Part) -> list[str]:
 
 
 _COLUMNS = [*_KEY, *_columns("all"), *_columns("unbilled")]
-_STATEMENTS: dict[tuple[str, str, int], str] = {}
+_MERGES: dict[str, str] = {}
 
 
-def _upsert_statement(dialect: Dialect, count: int) -> str:
-    """The multi-row upsert of `count` new parts (cached per size), in the driver's style."""
-    key = (dialect.name, dialect.paramstyle, count)
-    statement = _STATEMENTS.get(key)
-    if statement is None:
-        quote = dialect.identifier_preparer.quote
-        mark = "?" if dialect.paramstyle == "qmark" else "%s"
-        row = "(" + ", ".join([mark] * len(_COLUMNS)) + ")"
+def _on_conflict(dialect: Dialect) -> str:
+    """`ON CONFLICT (key) DO UPDATE SET <merge rules>` (cached per dialect)."""
+    merge = _MERGES.get(dialect.name)
+    if merge is None:
         rules = _merge_rules(dialect, "all") + _merge_rules(dialect, "unbilled")
-        statement = _STATEMENTS[key] = (
-            f"INSERT INTO {quote(usage_rollups.name)} ({', '.join(map(quote, _COLUMNS))}) "
-            f"VALUES {', '.join([row] * count)} "
+        merge = _MERGES[dialect.name] = (
             f"ON CONFLICT ({', '.join(_KEY)}) DO UPDATE SET {', '.join(rules)}"
         )
-    return statement
+    return merge
 
 
 def bind_processor(column_type: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any]:
@@ -225,7 +233,10 @@ def add_rows(connection: Connection, rows: Iterable[RollupRow]) -> None:
             values += [convert(value) for convert, value in zip(process, raw, strict=True)]
         cursor = connection.connection.cursor()  # the driver's, in this transaction
         try:
-            cursor.execute(_upsert_statement(dialect, len(chunk)), values)
+            statement = multi_row_insert(
+                dialect, usage_rollups, _COLUMNS, len(chunk), _on_conflict(dialect)
+            )
+            cursor.execute(statement, values)
         finally:
             cursor.close()
 
@@ -254,14 +265,7 @@ def refresh_unbilled(connection: Connection, *, subscription_id: str, before: da
     )
     ledger = usage_events.c
     rows = connection.execute(
-        select(
-            ledger.id,
-            ledger.subscription_id,
-            ledger.meter_id,
-            ledger.event_id,
-            ledger.quantity,
-            ledger.timestamp,
-        ).where(
+        select(*ledger_columns()).where(
             ledger.subscription_id == subscription_id,
             ledger.invoice_id.is_(None),
             ledger.timestamp < end,
@@ -384,6 +388,7 @@ __all__ = [
     "fold",
     "hour_from",
     "hour_of",
+    "ledger_columns",
     "middle_part",
     "refresh_unbilled",
     "whole_hours",

@@ -14,7 +14,7 @@ from billing.invoice import RatedInvoice, rate_invoice
 from billing.periods import Period
 from billing_db import repo_catalog
 from billing_db.records import Mode, UsageEventInput
-from billing_db.repo_usage_rollups import Totals, fold
+from billing_db.repo_usage_rollups import Totals, fold, ledger_columns
 from billing_db.tables import metadata, usage_events, usage_rollups
 
 OCTOBER = Period(start=datetime(2025, 10, 1, tzinfo=UTC), end=datetime(2025, 11, 1, tzinfo=UTC))
@@ -188,17 +188,7 @@ def rollups_of_rows(engine: Engine) -> dict[tuple[str, str, datetime], RollupPar
     """The rollups the ledger rows call for, folded afresh (all rows; unbilled rows)."""
     ledger = usage_events.c
     with engine.connect() as connection:
-        rows = connection.execute(
-            select(
-                ledger.id,
-                ledger.subscription_id,
-                ledger.meter_id,
-                ledger.event_id,
-                ledger.quantity,
-                ledger.timestamp,
-                ledger.invoice_id,
-            )
-        ).all()
+        rows = connection.execute(select(*ledger_columns(), ledger.invoice_id)).all()
     everything = fold(row[:6] for row in rows)
     unbilled = fold(row[:6] for row in rows if row.invoice_id is None)
     return {key: (_part(totals), _part(unbilled.get(key))) for key, totals in everything.items()}

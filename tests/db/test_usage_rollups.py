@@ -70,6 +70,21 @@ WINDOWS = [
 ]
 
 
+def _invoice(
+    engine: Engine, scenario: Scenario, sub: str, period: Period, *, watermark: int
+) -> None:
+    """Invoice `period` of `sub`, billing its unbilled rows up to `watermark`."""
+    create_invoice(
+        engine,
+        subscription_id=sub,
+        period=period,
+        rated=rated(scenario.pricing, period=period),
+        issued_at=period.end,
+        payment_terms_days=14,
+        watermark=watermark,
+    )
+
+
 def _max_row_id(engine: Engine) -> int:
     with engine.connect() as connection:
         return int(connection.execute(select(func.max(usage_events.c.id))).scalar() or 0)
@@ -142,15 +157,7 @@ def test_rollups_agree_with_the_rows_through_intake_invoicing_and_late_usage(
     usage = repo_usage.period_usage(engine, subscription_id=sub, period=OCTOBER, meters=METERS)
     # Rows committed between the invoice's read and its creation: above its watermark.
     repo_usage.record_usage(engine, subscription_id=sub, events=_random_events(rng, 200, 1000))
-    create_invoice(
-        engine,
-        subscription_id=sub,
-        period=OCTOBER,
-        rated=rated(scenario.pricing),
-        issued_at=OCTOBER.end,
-        payment_terms_days=14,
-        watermark=usage.watermark,
-    )
+    _invoice(engine, scenario, sub, OCTOBER, watermark=usage.watermark)
     assert_rollups_match_rows(engine)
     repo_usage.record_usage(engine, subscription_id=sub, events=_random_events(rng, 200, 2000))
     assert_rollups_match_rows(engine)
@@ -171,15 +178,7 @@ def test_rollups_agree_with_the_rows_through_intake_invoicing_and_late_usage(
                 max_row_id=november.watermark,
                 rollups=False,
             )
-    create_invoice(
-        engine,
-        subscription_id=sub,
-        period=NOVEMBER,
-        rated=rated(scenario.pricing, period=NOVEMBER),
-        issued_at=NOVEMBER.end,
-        payment_terms_days=14,
-        watermark=november.watermark,
-    )
+    _invoice(engine, scenario, sub, NOVEMBER, watermark=november.watermark)
     assert_rollups_match_rows(engine)
     assert_rollups_agree_with_rows(engine, sub, [november.watermark])
 
@@ -276,15 +275,7 @@ def test_property_rollups_and_rows_agree(
                 engine, subscription_id=sub, period=OCTOBER, meters=METERS
             )
             watermarks.append(usage.watermark)
-            create_invoice(
-                engine,
-                subscription_id=sub,
-                period=OCTOBER,
-                rated=rated(scenario.pricing),
-                issued_at=OCTOBER.end,
-                payment_terms_days=14,
-                watermark=usage.watermark,
-            )
+            _invoice(engine, scenario, sub, OCTOBER, watermark=usage.watermark)
         events = [
             UsageEventInput(event_id=f"{name}{index % 2}", meter_id=meter, quantity=q, timestamp=at)
             for name, meter, q, at in batch
@@ -362,15 +353,9 @@ def test_a_sum_past_sqlite_64_bits_breaks_neither_intake_nor_billing(engine: Eng
                 _aggregate(engine, sub, rollups=rollups, **sum_query)
     else:
         assert _aggregate(engine, sub, **sum_query) == 12 * MAX_DECIMAL6
-    create_invoice(  # the billing UPDATE recomputes the unbilled part: no error either
-        engine,
-        subscription_id=sub,
-        period=OCTOBER,
-        rated=rated(scenario.pricing),
-        issued_at=OCTOBER.end,
-        payment_terms_days=14,
-        watermark=_max_row_id(engine),
-    )
+    _invoice(
+        engine, scenario, sub, OCTOBER, watermark=_max_row_id(engine)
+    )  # the billing UPDATE recomputes the unbilled part: no error either
     assert _aggregate(engine, sub, billed="billed", **max_query) == MAX_DECIMAL6
     assert _aggregate(engine, sub, billed="unbilled", **max_query) == 0
     if engine.dialect.name == "postgresql":  # SQLite's REAL sum does not read back, by design
@@ -387,15 +372,7 @@ def test_upgrading_builds_the_rollups_of_the_rows_already_stored(
     sub = scenario.subscription_id
     repo_usage.record_usage(engine, subscription_id=sub, events=_random_events(rng, 400))
     usage = repo_usage.period_usage(engine, subscription_id=sub, period=OCTOBER, meters=METERS)
-    create_invoice(
-        engine,
-        subscription_id=sub,
-        period=OCTOBER,
-        rated=rated(scenario.pricing),
-        issued_at=OCTOBER.end,
-        payment_terms_days=14,
-        watermark=usage.watermark,
-    )
+    _invoice(engine, scenario, sub, OCTOBER, watermark=usage.watermark)
     repo_usage.record_usage(engine, subscription_id=sub, events=_random_events(rng, 200, 1000))
     expected = rollups_of_rows(engine)
     assert stored_rollups(engine) == expected
