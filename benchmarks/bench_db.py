@@ -6,9 +6,12 @@ account, meter, pricing and one subscription. `--events` usage events (default o
 that subscription, spread over one month, are recorded through `repo_usage.record_usage` in
 batches of 1,000 (one transaction each, duplicates ignored by the database); a second
 subscription gets a tenth as many events in the same month, so the aggregation has to select.
-Prints the insert rate (events/s over the time spent inside `record_usage`; generating the
-events is not counted) and the time of `repo_usage.aggregate_usage` (the SQL SUM over the
-subscription's month): the first call and the median of `--runs`. Nothing here asserts a time.
+Prints the insert rate (events/s over the time spent inside `record_usage`, which also keeps
+the hourly rollups; generating the events is not counted) and the time of
+`repo_usage.aggregate_usage` over the subscription's month: from the hourly rollups (the first
+call and the median of `--runs`), beside the same SUM over the rows alone (`rollups=False`), and
+the invoice's read (`period_usage`: unbilled rows up to the watermark, under the lock). Nothing
+here asserts a time.
 
     uv run python -m benchmarks.bench_db [--events 1000000] [--runs 5] [--backend sqlite|postgresql]
 """
@@ -26,7 +29,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import psycopg
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, func, select, text
 
 from billing import seed as guide
 from billing.catalog import BillingConfig, Meter, NotificationConfig, Pricing
@@ -35,7 +38,8 @@ from billing_db import repo_catalog as catalog
 from billing_db.engine import make_engine
 from billing_db.migrate import upgrade
 from billing_db.records import UsageEventInput
-from billing_db.repo_usage import aggregate_usage, record_usage
+from billing_db.repo_usage import aggregate_usage, period_usage, record_usage
+from billing_db.tables import usage_rollups
 from scripts.postgres_tools import start_cluster
 
 BATCH = 1000
@@ -127,16 +131,45 @@ def ingest(engine: Engine, subscription_id: str, total: int, *, progress: bool) 
     return spent
 
 
-def aggregate_times(engine: Engine, subscription_id: str, runs: int) -> tuple[float, list[float]]:
+def aggregate_times(
+    engine: Engine, subscription_id: str, runs: int, *, rollups: bool = True
+) -> tuple[float, list[float]]:
     def once() -> float:
         started = time.perf_counter()
         aggregate_usage(
-            engine, subscription_id=subscription_id, meter=METER, start=MONTH.start, end=MONTH.end
+            engine,
+            subscription_id=subscription_id,
+            meter=METER,
+            start=MONTH.start,
+            end=MONTH.end,
+            rollups=rollups,
         )
         return time.perf_counter() - started
 
     first = once()
     return first, [once() for _ in range(runs)]
+
+
+def period_usage_times(engine: Engine, subscription_id: str, runs: int) -> list[float]:
+    def once() -> float:
+        started = time.perf_counter()
+        period_usage(engine, subscription_id=subscription_id, period=MONTH, meters=[METER])
+        return time.perf_counter() - started
+
+    return [once() for _ in range(runs)]
+
+
+def ms(times: list[float]) -> str:
+    """`median M ms (min, max)` of `times`."""
+    return (
+        f"median {statistics.median(times) * 1000:.1f} ms "
+        f"(min {min(times) * 1000:.1f}, max {max(times) * 1000:.1f})"
+    )
+
+
+def rollup_rows(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(select(func.count()).select_from(usage_rollups)).scalar_one())
 
 
 def expected_sum(total: int) -> Decimal:
@@ -147,7 +180,7 @@ STATISTICS = {"sqlite": "ANALYZE", "postgresql": "VACUUM ANALYZE (what autovacuu
 
 
 def refresh_statistics(engine: Engine, backend: str) -> None:
-    statement = "ANALYZE" if backend == "sqlite" else "VACUUM ANALYZE usage_events"
+    statement = "ANALYZE" if backend == "sqlite" else "VACUUM ANALYZE usage_events, usage_rollups"
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(text(statement))
 
@@ -166,21 +199,26 @@ def run(backend: str, url: str, events: int, runs: int) -> None:
         if total != expected_sum(events):
             raise RuntimeError(f"aggregate {total} differs from {expected_sum(events)}")
         first, times = aggregate_times(engine, "sub_main", runs)
+        _, raw = aggregate_times(engine, "sub_main", runs, rollups=False)
         print(
-            f"  {backend}: insert {events / spent:,.0f} events/s ({spent:.1f} s for {events:,}); "
-            f"aggregate a month of {events:,} events: first {first * 1000:.0f} ms, "
-            f"median of {runs} {statistics.median(times) * 1000:.0f} ms "
-            f"(min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f}); sum {total}",
+            f"  {backend}: insert {events / spent:,.0f} events/s ({spent:.1f} s for {events:,}; "
+            f"{rollup_rows(engine):,} rollup rows); sum {total}",
+            flush=True,
+        )
+        print(
+            f"  {backend}: aggregate a month of {events:,} events: rollups first "
+            f"{first * 1000:.1f} ms, {ms(times)}; rows alone {ms(raw)}",
             flush=True,
         )
         # Right after a bulk load the planner's statistics are stale; autovacuum (PostgreSQL)
         # refreshes them within a minute or so. Measure again as it would leave the table.
         refresh_statistics(engine, backend)
         _, times = aggregate_times(engine, "sub_main", runs)
+        _, raw = aggregate_times(engine, "sub_main", runs, rollups=False)
+        invoice_read = period_usage_times(engine, "sub_main", runs)
         print(
-            f"  {backend}: after {STATISTICS[backend]}: aggregate median of {runs} "
-            f"{statistics.median(times) * 1000:.0f} ms (min {min(times) * 1000:.0f}, "
-            f"max {max(times) * 1000:.0f})",
+            f"  {backend}: after {STATISTICS[backend]}: aggregate rollups {ms(times)}; "
+            f"rows alone {ms(raw)}; period_usage (unbilled, watermark) {ms(invoice_read)}",
             flush=True,
         )
     finally:

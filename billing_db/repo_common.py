@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from sqlalchemy import Connection, Engine, Table
+from sqlalchemy import Connection, Dialect, Engine, Table
 from sqlalchemy.dialects.postgresql import Insert as PostgresqlInsert
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
@@ -38,6 +38,27 @@ def upsert_into(connection: Connection, table: Table) -> PostgresqlInsert | Sqli
     if connection.dialect.name == "postgresql":
         return postgresql_insert(table)
     return sqlite_insert(table)
+
+
+_MULTI_ROW: dict[tuple[str, str, str, tuple[str, ...], int, str], str] = {}
+
+
+def multi_row_insert(
+    dialect: Dialect, table: Table, columns: Sequence[str], count: int, tail: str
+) -> str:
+    """`INSERT INTO table (columns) VALUES (...) x count <tail>` in the driver's own parameter
+    style, cached per shape: the SQL of the intake's hot path, run on the driver's cursor."""
+    key = (dialect.name, dialect.paramstyle, table.name, tuple(columns), count, tail)
+    statement = _MULTI_ROW.get(key)
+    if statement is None:
+        quote = dialect.identifier_preparer.quote
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        row = "(" + ", ".join([mark] * len(columns)) + ")"
+        statement = _MULTI_ROW[key] = (
+            f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, columns))}) "
+            f"VALUES {', '.join([row] * count)} {tail}"
+        )
+    return statement
 
 
 def check_identifier(value: str, *, field: str) -> str:

@@ -54,6 +54,7 @@ from billing_db.repo_catalog import (
     write_subscription_period,
 )
 from billing_db.repo_common import RACE_RETRIES, check_aware, upsert_into, utcnow
+from billing_db.repo_usage_rollups import refresh_unbilled
 from billing_db.tables import (
     customer_credits,
     customers,
@@ -471,7 +472,12 @@ def _mark_usage_billed(
     connection: Connection, *, invoice_id: int, subscription_id: str, period: Period, watermark: int
 ) -> None:
     """Bill the unbilled rows up to the watermark that `period_usage` counted: those in the
-    period and the late ones of earlier invoiced periods."""
+    period and the late ones of earlier invoiced periods; then recompute the unbilled part of
+    the hourly rollups they leave.
+
+    Under the subscription's invoice lock (as `period_usage`): no insert of the subscription is
+    in flight while its rollups are recomputed from its rows."""
+    read_subscription(connection, subscription_id, lock="update")
     in_invoiced_period = (
         select(invoices.c.id)
         .where(
@@ -493,6 +499,7 @@ def _mark_usage_billed(
         )
         .values(invoice_id=invoice_id)
     )
+    refresh_unbilled(connection, subscription_id=subscription_id, before=period.end)
 
 
 def _insert_invoice(

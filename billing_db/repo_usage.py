@@ -4,23 +4,29 @@ Aggregations run in the database (never by loading rows into Python) with the se
 `billing.aggregation.aggregate`: sum, count, max, `latest` (the quantity of the greatest
 `(timestamp, event_id)`, compared by code point) and `unique_count` (distinct values of
 `properties[meter.field_name]` compared as JSON text; strings as themselves; absent or null
-values not counted). An empty selection is 0.
+values not counted). An empty selection is 0. Sum, count, max and latest of whole UTC hours
+come from the hourly rollups (`billing_db.repo_usage_rollups`, kept in each insert batch's
+transaction and the billing UPDATE's), partial hours at the edges and unique_count from the
+rows; `rollups=False` reads the rows alone (tests compare the two).
 
 The watermark: `period_usage` holds a row lock on the subscription (PostgreSQL: FOR NO KEY
 UPDATE, which waits for every `record_usage` in flight, since those hold FOR SHARE), so every
 usage row with an id up to the watermark it returns is committed and counted, and rows recorded
-later get higher ids. `create_invoice` marks exactly those rows as billed. SQLite serialises
-writers, so ids there are committed in order anyway.
+later get higher ids. `create_invoice` marks exactly those rows as billed (under the same lock,
+recomputing the rollups' unbilled part). SQLite serialises writers, so ids there are committed
+in order anyway. So under the lock the rollups hold exactly the subscription's rows up to the
+watermark, and `period_usage` reads them; a watermark below a rollup's highest row id falls
+back to the rows.
 """
 
 from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import (
     ColumnElement,
@@ -35,9 +41,7 @@ from sqlalchemy import (
     literal,
     select,
 )
-from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.types import TypeEngine
 
 from billing.aggregation import UsageRecord
 from billing.catalog import Meter, Pricing
@@ -60,15 +64,21 @@ from billing_db.records import (
     UsageRecorded,
 )
 from billing_db.repo_catalog import read_pricing_version, read_subscription
-from billing_db.repo_common import check_aware, utcnow
+from billing_db.repo_common import check_aware, multi_row_insert, utcnow
+from billing_db.repo_usage_rollups import (
+    Billed,
+    add_rows,
+    bind_processor,
+    combine,
+    middle_part,
+    whole_hours,
+)
 from billing_db.tables import invoices, subscriptions, usage_events
-from billing_db.types import check_decimal6
+from billing_db.types import InexactSumError, check_decimal6
 
 #: Rows per INSERT statement (SQLite and psycopg both cap bound parameters per statement).
 INSERT_CHUNK = 1000
 MAX_EVENT_ID_LENGTH = 255
-
-Billed = Literal["any", "unbilled", "billed"]
 
 
 class Storable(Protocol):
@@ -136,45 +146,32 @@ def _checked_rows(events: Sequence[UsageEventInput], subscription_id: str) -> li
     return [rows[event_id] for event_id in sorted(rows)]  # key order, as `ingest_rows`
 
 
-def _insert_statement(dialect: Dialect, count: int) -> str:
-    """`INSERT ... VALUES (...) x count ON CONFLICT (subscription_id, event_id) DO NOTHING
-    RETURNING id, subscription_id` in the driver's own parameter style (cached per size)."""
-    key = (dialect.name, dialect.paramstyle, count)
-    statement = _STATEMENTS.get(key)
-    if statement is None:
-        quote = dialect.identifier_preparer.quote
-        mark = "?" if dialect.paramstyle == "qmark" else "%s"
-        row = "(" + ", ".join([mark] * len(_COLUMNS)) + ")"
-        statement = (
-            f"INSERT INTO {quote(usage_events.name)} ({', '.join(map(quote, _COLUMNS))}) "
-            f"VALUES {', '.join([row] * count)} "
-            "ON CONFLICT (subscription_id, event_id) DO NOTHING RETURNING id, subscription_id"
-        )
-        _STATEMENTS[key] = statement
-    return statement
-
-
-_STATEMENTS: dict[tuple[str, str, int], str] = {}
+#: What the intake's INSERT does with a duplicate, and what it answers for the new rows.
+_ON_CONFLICT = (
+    "ON CONFLICT (subscription_id, event_id) DO NOTHING RETURNING id, subscription_id, event_id"
+)
 
 
 def _inserted(
     connection: Connection, rows: Sequence[LedgerRow], received_at: datetime
 ) -> list[NewUsageRow]:
     """INSERT ... ON CONFLICT (subscription_id, event_id) DO NOTHING, one multi-row statement
-    per `INSERT_CHUNK` rows; the rows that were new.
+    per `INSERT_CHUNK` rows, and the new rows added to their hourly rollups in the same
+    transaction; the rows that were new.
 
     The driver's SQL and cursor directly, values converted by the columns' own bind processors
     (each distinct quantity and timestamp once): the intake's hot path, where SQLAlchemy's
     statement and result machinery cost as much as the database."""
     dialect = connection.dialect
     columns = usage_events.c
-    quantity = _processor(columns.quantity.type, dialect)
-    timestamp = _processor(columns.timestamp.type, dialect)
-    properties = _processor(columns.properties.type, dialect)
+    quantity = bind_processor(columns.quantity.type, dialect)
+    timestamp = bind_processor(columns.timestamp.type, dialect)
+    properties = bind_processor(columns.properties.type, dialect)
     quantities: dict[Decimal, Any] = {}
     timestamps: dict[datetime, Any] = {}
     received = timestamp(received_at)
     new: list[NewUsageRow] = []
+    stored: list[tuple[int, str, str, str, Decimal, datetime]] = []
     for start in range(0, len(rows), INSERT_CHUNK):
         chunk = rows[start : start + INSERT_CHUNK]
         values: list[Any] = []
@@ -189,20 +186,19 @@ def _inserted(
             values.append(None if extra is None else properties(extra))
         cursor = connection.connection.cursor()  # the driver's, in this transaction
         try:
-            cursor.execute(_insert_statement(dialect, len(chunk)), values)
-            new.extend(map(NewUsageRow._make, cursor.fetchall()))
+            cursor.execute(
+                multi_row_insert(dialect, usage_events, _COLUMNS, len(chunk), _ON_CONFLICT), values
+            )
+            returned = cursor.fetchall()
         finally:
             cursor.close()
+        by_key = {(row[0], row[1]): row for row in chunk}
+        for row_id, subscription_id, event_id in returned:
+            row = by_key[subscription_id, event_id]
+            new.append(NewUsageRow(row_id, subscription_id))
+            stored.append((row_id, subscription_id, row[2], event_id, row[3], row[4]))
+    add_rows(connection, stored)
     return new
-
-
-def _processor(column_type: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any]:
-    process = column_type.dialect_impl(dialect).bind_processor(dialect)
-    return process if process is not None else _same
-
-
-def _same(value: Any) -> Any:
-    return value
 
 
 def _lock_subscriptions(connection: Connection, subscription_ids: Sequence[str]) -> None:
@@ -378,25 +374,19 @@ def _aggregate_query(
             )
 
 
-def aggregate_in(
+def _stored(value: Any) -> Decimal:
+    return value if isinstance(value, Decimal) else Decimal(value)
+
+
+def _from_rows(
     connection: Connection,
-    *,
-    subscription_id: str,
     meter: Meter,
+    where: ColumnElement[bool],
+    *,
     start: datetime,
     end: datetime,
-    billed: Billed = "any",
-    max_row_id: int | None = None,
 ) -> Decimal:
-    """The meter's aggregate over `[start, end)`, computed by the database."""
-    where = _filters(
-        subscription_id=subscription_id,
-        meter_id=meter.id,
-        start=start,
-        end=end,
-        billed=billed,
-        max_row_id=max_row_id,
-    )
+    """The aggregate computed from the ledger rows alone."""
     try:
         value = connection.execute(_aggregate_query(connection, meter, where)).scalar()
     except OperationalError as error:
@@ -406,9 +396,99 @@ def aggregate_in(
                 f"{end.isoformat()} exceeds what SQLite sums exactly; use PostgreSQL"
             ) from None
         raise
-    if value is None:
-        return ZERO
-    return value if isinstance(value, Decimal) else Decimal(value)
+    return ZERO if value is None else _stored(value)
+
+
+def _from_rollups(
+    connection: Connection,
+    *,
+    subscription_id: str,
+    meter: Meter,
+    start: datetime,
+    end: datetime,
+    billed: Billed,
+    max_row_id: int | None,
+) -> Decimal | None:
+    """The aggregate from the hourly rollups of the whole hours and the rows of the partial
+    hours at the edges, in one statement (one snapshot); None when the rollups cannot answer
+    exactly: no whole hour, an aggregation or filter they do not keep, a part holding rows
+    above `max_row_id`, or (SQLite) a sum past 64 bits."""
+    hours = whole_hours(start, end)
+    if hours is None:
+        return None
+    first_hour, end_hour = hours
+    middle = middle_part(
+        meter,
+        subscription_id=subscription_id,
+        first_hour=first_hour,
+        end_hour=end_hour,
+        billed=billed,
+    )
+    if middle is None:
+        return None
+
+    def edge(edge_start: datetime, edge_end: datetime) -> Any:
+        where = _filters(
+            subscription_id=subscription_id,
+            meter_id=meter.id,
+            start=edge_start,
+            end=edge_end,
+            billed=billed,
+            max_row_id=max_row_id,
+        )
+        return _aggregate_query(connection, meter, where).scalar_subquery()
+
+    parts = [edge(start, first_hour), middle.value, edge(end_hour, end)]
+    try:
+        row = connection.execute(select(middle.last_row_id, *parts)).one()
+    except InexactSumError:
+        return None
+    except OperationalError as error:
+        if connection.dialect.name == "sqlite" and "integer overflow" in str(error.orig):
+            return None  # the rows say whether the sum really overflows
+        raise
+    last_row_id, *values = row
+    if max_row_id is not None and last_row_id is not None and last_row_id > max_row_id:
+        return None
+    value = combine(meter.aggregation, [None if v is None else _stored(v) for v in values])
+    return ZERO if value is None else value
+
+
+def aggregate_in(
+    connection: Connection,
+    *,
+    subscription_id: str,
+    meter: Meter,
+    start: datetime,
+    end: datetime,
+    billed: Billed = "any",
+    max_row_id: int | None = None,
+    rollups: bool = True,
+) -> Decimal:
+    """The meter's aggregate over `[start, end)`, computed by the database: from the hourly
+    rollups where they answer exactly (`repo_usage_rollups`), else (or with `rollups=False`)
+    from the rows."""
+    if rollups:
+        value = _from_rollups(
+            connection,
+            subscription_id=subscription_id,
+            meter=meter,
+            start=start,
+            end=end,
+            billed=billed,
+            max_row_id=max_row_id,
+        )
+        if value is not None:
+            return value
+    where = _filters(
+        subscription_id=subscription_id,
+        meter_id=meter.id,
+        start=start,
+        end=end,
+        billed=billed,
+        max_row_id=max_row_id,
+    )
+    return _from_rows(connection, meter, where, start=start, end=end)
 
 
 def aggregate_usage(
@@ -420,9 +500,10 @@ def aggregate_usage(
     end: datetime,
     unbilled_only: bool = False,
     max_row_id: int | None = None,
+    rollups: bool = True,
 ) -> Decimal:
     """Aggregate a meter's events in `[start, end)` in SQL (optionally only the unbilled ones,
-    and only rows up to `max_row_id`)."""
+    and only rows up to `max_row_id`; `rollups=False` reads the rows alone)."""
     with transaction(engine, write=False) as connection:
         read_subscription(connection, subscription_id)
         return aggregate_in(
@@ -433,6 +514,7 @@ def aggregate_usage(
             end=check_aware(end, field="end"),
             billed="unbilled" if unbilled_only else "any",
             max_row_id=max_row_id,
+            rollups=rollups,
         )
 
 

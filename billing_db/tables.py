@@ -32,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
-from billing_db.types import Decimal6, ExactDecimal, UTCDateTime
+from billing_db.types import Decimal6, Decimal6Sum, ExactDecimal, UTCDateTime
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -204,6 +204,45 @@ class UsageEvent(SQLModel, table=True):
     received_at: datetime = _utc()
     properties: dict[str, Any] | None = _json(nullable=True)
     invoice_id: int | None = Field(default=None, foreign_key="invoices.id")
+
+
+def _column(column_type: Any, *, nullable: bool = False, primary_key: bool = False) -> Any:
+    return Field(sa_column=Column(column_type, nullable=nullable, primary_key=primary_key))
+
+
+class UsageRollup(SQLModel, table=True):
+    """The usage ledger summed per (subscription, meter, UTC hour), written in the transaction
+    that changes the ledger (`billing_db.repo_usage_rollups`): a month's sum, count, max or
+    latest reads ~744 of these instead of every event.
+
+    Two parts: all the hour's rows (`all_*`), and its unbilled rows (`unbilled_*`, NULL or 0
+    when there are none), recomputed from the ledger when an invoice bills rows. `*_last_row_id`
+    is the highest usage row id a part counts: a watermark below it cannot be answered from the
+    rollup. `*_latest_*` is the row with the greatest (timestamp, event_id), as
+    `billing.aggregation` orders them.
+    """
+
+    __tablename__ = "usage_rollups"
+
+    subscription_id: str = Field(
+        sa_column=Column(String(64), ForeignKey("subscriptions.id"), primary_key=True)
+    )
+    meter_id: str = Field(sa_column=Column(String(200), primary_key=True))
+    hour: datetime = _column(UTCDateTime(), primary_key=True)
+    all_count: int = _column(BigInteger())
+    all_sum: Decimal = _column(Decimal6Sum())
+    all_max: Decimal = _money()
+    all_last_row_id: int = _column(RowId)
+    all_latest_timestamp: datetime = _utc()
+    all_latest_event_id: str = Field(max_length=255)
+    all_latest_quantity: Decimal = _money()
+    unbilled_count: int = _column(BigInteger())
+    unbilled_sum: Decimal = _column(Decimal6Sum())
+    unbilled_max: Decimal | None = _money(nullable=True)
+    unbilled_last_row_id: int | None = _column(RowId, nullable=True)
+    unbilled_latest_timestamp: datetime | None = _utc(nullable=True)
+    unbilled_latest_event_id: str | None = Field(default=None, max_length=255)
+    unbilled_latest_quantity: Decimal | None = _money(nullable=True)
 
 
 class InvoiceSequence(SQLModel, table=True):
@@ -397,6 +436,7 @@ meters = table(MeterRow)
 pricing_versions = table(PricingVersion)
 subscriptions = table(Subscription)
 usage_events = table(UsageEvent)
+usage_rollups = table(UsageRollup)
 invoice_sequences = table(InvoiceSequence)
 invoices = table(Invoice)
 invoice_lines = table(InvoiceLineRow)

@@ -4,6 +4,10 @@
   decimal type (its NUMERIC affinity turns `0.1` into a binary float), so there the value is
   stored as a 64-bit integer count of millionths: exact, and `SUM`/`MAX` in SQL stay exact.
   A value with more than 6 decimal places is refused, never rounded.
+* `Decimal6Sum`: a sum of `Decimal6` values (the usage rollups): unbounded NUMERIC on PostgreSQL;
+  integer millionths on SQLite while the sum fits 64 bits, else REAL, which marks it inexact
+  (SQLite's own `+` turns an overflowing integer into REAL the same way); reading an inexact sum
+  raises `InexactSumError`, so the reader can go back to the rows.
 * `ExactDecimal`: any finite decimal, exactly (proration factors, tier prices, tax rates):
   unconstrained NUMERIC on PostgreSQL, the decimal's text on SQLite. Not for SQL arithmetic.
 * `UTCDateTime`: timezone-aware UTC in and out. PostgreSQL stores `timestamptz`; SQLite stores
@@ -14,7 +18,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Dialect, Numeric, String
@@ -66,6 +70,48 @@ class Decimal6(TypeDecorator[Decimal]):
         if dialect.name == "sqlite":
             return Decimal(int(value)).scaleb(-SCALE).quantize(_QUANTUM)
         return Decimal(value).quantize(_QUANTUM)
+
+
+#: Quantizes sums of any size (NUMERIC is unbounded on PostgreSQL).
+_WIDE = Context(prec=1000)
+#: The range of SQLite's integers (64-bit signed).
+SQLITE_INTEGER_MAX = 2**63 - 1
+
+
+class InexactSumError(ArithmeticError):
+    """A `Decimal6Sum` read on SQLite went past 64 bits (stored as REAL): not exact."""
+
+
+class Decimal6Sum(TypeDecorator[Decimal]):
+    """A sum of `Decimal6` values, exact (see the module docstring for SQLite's overflow)."""
+
+    impl = Numeric(asdecimal=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(Numeric(asdecimal=True))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        exact = to_decimal(value)
+        if dialect.name != "sqlite":
+            return exact
+        millionths = int(exact.scaleb(SCALE))
+        if Decimal(millionths) != exact.scaleb(SCALE):
+            raise InvalidAmountError(f"sum: at most {SCALE} decimal places are stored, got {value}")
+        return millionths if abs(millionths) <= SQLITE_INTEGER_MAX else float(millionths)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        if dialect.name != "sqlite":
+            return Decimal(value).quantize(_QUANTUM, context=_WIDE)
+        if isinstance(value, float):
+            raise InexactSumError("a rollup sum went past SQLite's 64-bit integers")
+        return Decimal(int(value)).scaleb(-SCALE)
 
 
 class ExactDecimal(TypeDecorator[Decimal]):

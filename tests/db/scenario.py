@@ -14,7 +14,8 @@ from billing.invoice import RatedInvoice, rate_invoice
 from billing.periods import Period
 from billing_db import repo_catalog
 from billing_db.records import Mode, UsageEventInput
-from billing_db.tables import metadata
+from billing_db.repo_usage_rollups import Totals, fold, ledger_columns
+from billing_db.tables import metadata, usage_events, usage_rollups
 
 OCTOBER = Period(start=datetime(2025, 10, 1, tzinfo=UTC), end=datetime(2025, 11, 1, tzinfo=UTC))
 NOVEMBER = Period(start=datetime(2025, 11, 1, tzinfo=UTC), end=datetime(2025, 12, 1, tzinfo=UTC))
@@ -153,3 +154,46 @@ def row_counts(engine: Engine) -> dict[str, int]:
             )
             for table in metadata.sorted_tables
         }
+
+
+RollupParts = tuple[tuple[Any, ...], tuple[Any, ...]]
+
+
+def _part(totals: Totals | None) -> tuple[Any, ...]:
+    if totals is None:
+        return (0, Decimal(0), None, None, None, None, None)
+    timestamp, event_id, quantity = totals.latest
+    return (totals.count, totals.total, totals.largest, totals.last_row_id, timestamp, event_id,
+            quantity)  # fmt: skip
+
+
+def stored_rollups(engine: Engine) -> dict[tuple[str, str, datetime], RollupParts]:
+    """Every rollup row as (all part, unbilled part)."""
+    with engine.connect() as connection:
+        rows = connection.execute(select(usage_rollups)).mappings().all()
+    return {
+        (row["subscription_id"], row["meter_id"], row["hour"]): (
+            tuple(row[f"all_{name}"] for name in ROLLUP_FIELDS),
+            tuple(row[f"unbilled_{name}"] for name in ROLLUP_FIELDS),
+        )
+        for row in rows
+    }
+
+
+ROLLUP_FIELDS = ("count", "sum", "max", "last_row_id", "latest_timestamp", "latest_event_id",
+                 "latest_quantity")  # fmt: skip
+
+
+def rollups_of_rows(engine: Engine) -> dict[tuple[str, str, datetime], RollupParts]:
+    """The rollups the ledger rows call for, folded afresh (all rows; unbilled rows)."""
+    ledger = usage_events.c
+    with engine.connect() as connection:
+        rows = connection.execute(select(*ledger_columns(), ledger.invoice_id)).all()
+    everything = fold(row[:6] for row in rows)
+    unbilled = fold(row[:6] for row in rows if row.invoice_id is None)
+    return {key: (_part(totals), _part(unbilled.get(key))) for key, totals in everything.items()}
+
+
+def assert_rollups_match_rows(engine: Engine) -> None:
+    """The stored rollups are exactly those of the ledger rows."""
+    assert stored_rollups(engine) == rollups_of_rows(engine)

@@ -24,7 +24,15 @@ from billing_db.repo_catalog import read_subscription
 from billing_db.repo_invoices import create_invoice
 from billing_db.tables import usage_events
 
-from db.scenario import METERS, NOVEMBER, OCTOBER, event, make_scenario, rated
+from db.scenario import (
+    METERS,
+    NOVEMBER,
+    OCTOBER,
+    assert_rollups_match_rows,
+    event,
+    make_scenario,
+    rated,
+)
 
 INGESTERS = 3
 BATCH = 1000
@@ -107,6 +115,7 @@ def test_usage_ingested_while_its_period_is_invoiced_counts_exactly_once(engine:
     assert october_late.billed_quantity == counted
     assert october_late.new_quantity == total == len(sent)  # the rest is late: none lost
     assert october_late.new_quantity - october_late.billed_quantity > 0
+    assert_rollups_match_rows(engine)  # the hourly rollups kept up with intake and billing
 
 
 def test_an_ingest_waits_while_an_invoice_reads_its_watermark(fresh_postgresql_url: str) -> None:
