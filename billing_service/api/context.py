@@ -47,7 +47,11 @@ class ModeResources:
     """`usage_recorded` signals after usage batches commit (sent by the app's lifespan task)."""
 
     def __post_init__(self) -> None:
-        self.nudges = UsageNudges(self.client, interval=self.settings.usage_nudge_interval_seconds)
+        self.nudges = UsageNudges(
+            self.client,
+            interval=self.settings.usage_nudge_interval_seconds,
+            per_second=self.settings.usage_nudges_per_second,
+        )
 
     async def client(self) -> Client:
         async with self._lock:
