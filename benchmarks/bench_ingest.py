@@ -18,7 +18,7 @@ volume), and the delay from an HTTP batch that crosses a usage threshold to its 
 
     uv run python -m benchmarks.bench_ingest [--backend sqlite|postgresql] [--subscriptions 1000]
         [--naive-events 2000] [--signal-events 20000] [--http-events 100000] [--clients 16]
-        [--nudging 1:0 1:50]
+        [--nudge-interval 1 5]
 
 Run it alone on the machine (`flock /tmp/heavy.lock ...` where the box is shared): every
 process here competes for the same cores.
@@ -130,11 +130,10 @@ def database(backend: str, folder: Path) -> Iterator[str]:
 
 @contextlib.asynccontextmanager
 async def api_process(
-    folder: Path, url: str, address: str, namespace: str, *, nudging: tuple[float, float]
+    folder: Path, url: str, address: str, namespace: str, *, nudge_interval: float = 1.0
 ) -> AsyncIterator[str]:
     """`billing api` on a free loopback port, test mode on `url`, nudging each subscription at
-    most once per `nudging[0]` seconds and at most `nudging[1]` subscriptions per second (0: no
-    budget); its base URL."""
+    most once per `nudge_interval` seconds; its base URL."""
     port = free_port()
     env = {
         **os.environ,
@@ -146,8 +145,7 @@ async def api_process(
         "DATABASE_URL": f"sqlite:///{folder / 'live.db'}",
         "API_PORT": str(port),
         "LOG_LEVEL": "WARNING",
-        "USAGE_NUDGE_INTERVAL_SECONDS": str(nudging[0]),
-        "USAGE_NUDGES_PER_SECOND": str(nudging[1]),
+        "USAGE_NUDGE_INTERVAL_SECONDS": str(nudge_interval),
     }
     env.pop("BILLING_API_KEY", None)
     upgrade(env["DATABASE_URL"])
@@ -271,22 +269,18 @@ async def run(
             f"{arguments.signal_events / seconds:>8,.0f} events/s "
             f"({arguments.signal_events:,} events in {seconds:.1f} s)"
         )
-        for interval, budget in arguments.nudging:
+        for interval in arguments.nudge_interval:
             async with api_process(
-                folder, url, address, client.namespace, nudging=(interval, budget)
+                folder, url, address, client.namespace, nudge_interval=interval
             ) as base:
-                print(
-                    f"  HTTP, nudging each subscription at most every {interval:g} s, "
-                    f"{f'{budget:g} nudges/s at most' if budget else 'no budget'}:"
-                )
-                tag = f"n{interval:g}-{budget:g}-"
-                await http_rows(arguments, engine, ids, base, key, naive, tag=tag)
+                print(f"  HTTP with nudges at most every {interval:g} s per subscription:")
+                await http_rows(arguments, engine, ids, base, key, naive, tag=f"n{interval:g}-")
                 delay = await threshold_delay(client, engine, base, key, catcher)
                 print(f"      usage threshold crossed over HTTP -> its email: {delay:.2f} s")
         sample = ids[:: max(1, len(ids) // arguments.sample)][: arguments.sample]
         counts = await history_events(client, sample)
         sent = arguments.naive_events + arguments.signal_events
-        sent += 2 * arguments.http_events * len(arguments.nudging)
+        sent += 2 * arguments.http_events * len(arguments.nudge_interval)
         print(
             f"  history events per subscription (current run, {len(sample)} sampled after "
             f"{sent:,} events over {len(ids)}): min {min(counts)}, median "
@@ -324,11 +318,6 @@ async def http_rows(
         )
 
 
-def _nudging(text: str) -> tuple[float, float]:
-    interval, _, budget = text.partition(":")
-    return float(interval), float(budget or 0)
-
-
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
@@ -339,12 +328,10 @@ if __name__ == "__main__":
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--sample", type=int, default=10, help="histories fetched")
     parser.add_argument(
-        "--nudging",
-        type=_nudging,
+        "--nudge-interval",
+        type=float,
         nargs="+",
-        default=[(1.0, 50.0)],
-        metavar="INTERVAL:PER_SECOND",
-        help="the API's USAGE_NUDGE_INTERVAL_SECONDS:USAGE_NUDGES_PER_SECOND (0: no budget); "
-        "several: (3) and the threshold delay once per value, in the same run",
+        default=[1.0],
+        help="USAGE_NUDGE_INTERVAL_SECONDS of the API; several: (3) once per value, same run",
     )
     asyncio.run(main(parser.parse_args()))

@@ -72,10 +72,6 @@ class Settings(BaseSettings):
     Each nudge is a workflow task and a ledger count on the worker, so with many subscriptions
     receiving usage the nudges compete with the intake for the same cores: a longer interval
     trades how fresh `status` and threshold emails are for intake throughput (see README)."""
-    usage_nudges_per_second: float = Field(default=50.0, ge=0, alias="USAGE_NUDGES_PER_SECOND")
-    """Budget of nudges per second per API process (0: none): past it, the longest-waiting
-    subscriptions are nudged first and the others later, so a large fleet's nudges cannot fill
-    the worker's cores (a fleet within the budget is nudged every interval, as before)."""
 
     @model_validator(mode="after")
     def _mode_follows_api_key(self) -> Settings:

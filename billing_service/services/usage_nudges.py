@@ -7,19 +7,11 @@ whatever the number of batches: history grows with time, not with volume. A nudg
 the workflow counts what the ledger holds above its own watermark, so a repeated, late or lost
 nudge never changes a count (a lost one delays the live view until the next nudge; invoices
 always aggregate the ledger).
-
-Each nudge costs the worker a workflow task and a ledger count, so with many subscriptions
-receiving usage at once the nudges, not the intake, fill the cores (measured end to end on two
-cores, 1,000 subscriptions: 2,800 events/s nudging each every second, 8,500 nudging none). A
-budget of nudges per second per process bounds that work: past it, the longest-waiting
-subscriptions go first and the rest wait their turn, so a large fleet is nudged less often per
-subscription (a few seconds) and a small one exactly as before.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 
@@ -35,24 +27,16 @@ log = logging.getLogger(__name__)
 INTERVAL = 1.0
 #: Signals in flight at once.
 CONCURRENCY = 32
-#: Nudges sent per second at most (per process), the rest wait their turn; 0: no budget.
-PER_SECOND = 0.0
 
 
 class UsageNudges:
     """Pending nudges of one Temporal namespace, sent by `run()` (or `flush()`)."""
 
     def __init__(
-        self,
-        client: Callable[[], Awaitable[Client]],
-        *,
-        interval: float = INTERVAL,
-        per_second: float = PER_SECOND,
+        self, client: Callable[[], Awaitable[Client]], *, interval: float = INTERVAL
     ) -> None:
         self._client = client
         self._interval = interval
-        self._most = max(1, int(per_second * interval)) if per_second > 0 else None
-        """Nudges one send of `run()` may take; None: all pending."""
         self._pending: dict[str, int] = {}
         self._wake = asyncio.Event()
 
@@ -66,27 +50,17 @@ class UsageNudges:
         self._wake.set()
 
     async def run(self) -> None:
-        """Send what is pending (within the budget), then rest an interval; until cancelled."""
+        """Send what is pending, then rest an interval; until cancelled."""
         while True:
             await self._wake.wait()
-            await self._send(self._most)
+            await self.flush()
             await asyncio.sleep(self._interval)
 
     async def flush(self) -> None:
-        """Send every pending nudge now, whatever the budget; one that fails for a reason
-        other than an ended or unknown workflow stays pending for the next send."""
-        await self._send(None)
-
-    async def _send(self, most: int | None) -> None:
-        """Send the `most` longest-pending nudges (all if None); the rest stay pending."""
+        """Send every pending nudge now; one that fails for a reason other than an ended or
+        unknown workflow stays pending for the next send."""
         self._wake.clear()
-        if most is None or len(self._pending) <= most:
-            pending, self._pending = self._pending, {}
-        else:  # insertion order: a subscription keeps its place while its row id grows
-            pending = dict(itertools.islice(self._pending.items(), most))
-            for subscription_id in pending:
-                del self._pending[subscription_id]
-            self._wake.set()
+        pending, self._pending = self._pending, {}
         if not pending:
             return
         client = await self._client()
