@@ -18,6 +18,7 @@ volume), and the delay from an HTTP batch that crosses a usage threshold to its 
 
     uv run python -m benchmarks.bench_ingest [--backend sqlite|postgresql] [--subscriptions 1000]
         [--naive-events 2000] [--signal-events 20000] [--http-events 100000] [--clients 16]
+        [--nudge-interval 1 5] [--api-processes 1 2]
 
 Run it alone on the machine (`flock /tmp/heavy.lock ...` where the box is shared): every
 process here competes for the same cores.
@@ -58,7 +59,14 @@ from billing_db.tables import usage_events
 from billing_service.client import subscription_handle
 from billing_service.worker import create_worker
 from devtools.servers import MailCatcher
-from devtools.usage_load import METER, USAGE_PATH, post_load, stored_subscriptions, usage_load
+from devtools.usage_load import (
+    METER,
+    USAGE_PATH,
+    Posted,
+    post_load,
+    stored_subscriptions,
+    usage_load,
+)
 from scripts.postgres_tools import free_port, start_cluster
 from scripts.temporal_tools import ensure_all
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
@@ -128,8 +136,11 @@ def database(backend: str, folder: Path) -> Iterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def api_process(folder: Path, url: str, address: str, namespace: str) -> AsyncIterator[str]:
-    """`billing api` on a free loopback port, test mode on `url`; its base URL."""
+async def api_process(
+    folder: Path, url: str, address: str, namespace: str, *, nudge_interval: float = 1.0
+) -> AsyncIterator[str]:
+    """`billing api` on a free loopback port, test mode on `url`, nudging each subscription at
+    most once per `nudge_interval` seconds; its base URL."""
     port = free_port()
     env = {
         **os.environ,
@@ -141,6 +152,7 @@ async def api_process(folder: Path, url: str, address: str, namespace: str) -> A
         "DATABASE_URL": f"sqlite:///{folder / 'live.db'}",
         "API_PORT": str(port),
         "LOG_LEVEL": "WARNING",
+        "USAGE_NUDGE_INTERVAL_SECONDS": str(nudge_interval),
     }
     env.pop("BILLING_API_KEY", None)
     upgrade(env["DATABASE_URL"])
@@ -252,46 +264,105 @@ async def run(
         )
         key = repo_api_keys.create_api_key(engine, account_id=ACCOUNT, mode="test").secret
         address = client.service_client.config.target_host
-        async with api_process(folder, url, address, client.namespace) as base:
-            seconds = await signalled(client, engine, ids, arguments.naive_events, 1)
-            naive = arguments.naive_events / seconds
-            print(
-                f"  (1) naive, 1 event/signal:       {naive:>8,.0f} events/s "
-                f"({arguments.naive_events:,} events in {seconds:.1f} s)"
-            )
-            seconds = await signalled(client, engine, ids, arguments.signal_events, SIGNAL_BATCH)
-            print(
-                f"  (2) record_usage, {SIGNAL_BATCH}/signal:   "
-                f"{arguments.signal_events / seconds:>8,.0f} events/s "
-                f"({arguments.signal_events:,} events in {seconds:.1f} s)"
-            )
-            for per_request in (100, 1000):
-                load = usage_load(ids, arguments.http_events, per_request, tag=f"h{per_request}-")
-                before = await asyncio.to_thread(_rows, engine)
-                posted = await post_load(
-                    base, key, load.batches, clients=arguments.clients, request_seconds=300
-                )
-                stored = await asyncio.to_thread(_rows, engine) - before
-                rate = load.events / posted.seconds
+        seconds = await signalled(client, engine, ids, arguments.naive_events, 1)
+        naive = arguments.naive_events / seconds
+        print(
+            f"  (1) naive, 1 event/signal:       {naive:>8,.0f} events/s "
+            f"({arguments.naive_events:,} events in {seconds:.1f} s)"
+        )
+        seconds = await signalled(client, engine, ids, arguments.signal_events, SIGNAL_BATCH)
+        print(
+            f"  (2) record_usage, {SIGNAL_BATCH}/signal:   "
+            f"{arguments.signal_events / seconds:>8,.0f} events/s "
+            f"({arguments.signal_events:,} events in {seconds:.1f} s)"
+        )
+        configurations = [
+            (processes, interval)
+            for processes in arguments.api_processes
+            for interval in arguments.nudge_interval
+        ]
+        for processes, interval in configurations:
+            async with contextlib.AsyncExitStack() as apis:
+                bases = [
+                    await apis.enter_async_context(
+                        api_process(folder, url, address, client.namespace, nudge_interval=interval)
+                    )
+                    for _ in range(processes)
+                ]
                 print(
-                    f"  (3) HTTP, {per_request:>4}/request:       {rate:>8,.0f} events/s "
-                    f"({load.events:,} in {posted.seconds:.1f} s), request p50 "
-                    f"{_ms(posted.latencies, 50):,.0f} ms, p99 {_ms(posted.latencies, 99):,.0f} "
-                    f"ms; {rate / naive:,.0f}x naive; rows stored {stored:,} = unique "
-                    f"{load.unique:,}: {stored == load.unique} (answered {posted.accepted:,} "
-                    f"accepted, {posted.duplicates:,} duplicates, "
-                    f"{len(posted.rejected) + len(posted.failures)} refused)"
+                    f"  HTTP to {processes} `billing api` process(es), nudges at most every "
+                    f"{interval:g} s per subscription:"
                 )
-            sample = ids[:: max(1, len(ids) // arguments.sample)][: arguments.sample]
-            counts = await history_events(client, sample)
-            print(
-                f"  history events per subscription (current run, {len(sample)} sampled after "
-                f"{arguments.naive_events + arguments.signal_events + 2 * arguments.http_events:,}"
-                f" events over {len(ids)}): min {min(counts)}, median "
-                f"{statistics.median(counts):.0f}, max {max(counts)}"
+                tag = f"p{processes}n{interval:g}-"
+                await http_rows(arguments, engine, ids, bases, key, naive, tag=tag)
+                delay = await threshold_delay(client, engine, bases[0], key, catcher)
+                print(f"      usage threshold crossed over HTTP -> its email: {delay:.2f} s")
+        sample = ids[:: max(1, len(ids) // arguments.sample)][: arguments.sample]
+        counts = await history_events(client, sample)
+        sent = arguments.naive_events + arguments.signal_events
+        sent += 2 * arguments.http_events * len(configurations)
+        print(
+            f"  history events per subscription (current run, {len(sample)} sampled after "
+            f"{sent:,} events over {len(ids)}): min {min(counts)}, median "
+            f"{statistics.median(counts):.0f}, max {max(counts)}"
+        )
+
+
+async def http_rows(
+    arguments: argparse.Namespace,
+    engine: Engine,
+    ids: list[str],
+    bases: list[str],
+    key: str,
+    naive: float,
+    *,
+    tag: str,
+) -> None:
+    """(3) at 100 and 1,000 events per request, the batches and clients spread evenly over the
+    API processes at `bases` (as a load balancer would)."""
+    for per_request in (100, 1000):
+        load = usage_load(ids, arguments.http_events, per_request, tag=f"{tag}h{per_request}-")
+        before = await asyncio.to_thread(_rows, engine)
+        posted = await post_spread(bases, key, load.batches, clients=arguments.clients)
+        stored = await asyncio.to_thread(_rows, engine) - before
+        rate = load.events / posted.seconds
+        print(
+            f"  (3) HTTP, {per_request:>4}/request:       {rate:>8,.0f} events/s "
+            f"({load.events:,} in {posted.seconds:.1f} s), request p50 "
+            f"{_ms(posted.latencies, 50):,.0f} ms, p99 {_ms(posted.latencies, 99):,.0f} "
+            f"ms; {rate / naive:,.0f}x naive; rows stored {stored:,} = unique "
+            f"{load.unique:,}: {stored == load.unique} (answered {posted.accepted:,} "
+            f"accepted, {posted.duplicates:,} duplicates, "
+            f"{len(posted.rejected) + len(posted.failures)} refused)"
+        )
+
+
+async def post_spread(
+    bases: list[str], key: str, batches: list[list[dict[str, Any]]], *, clients: int
+) -> Posted:
+    """`post_load` to every base at once (its share of batches and clients); the answers
+    together, timed from the first request to the last answer."""
+    begin = time.perf_counter()
+    parts = await asyncio.gather(
+        *(
+            post_load(
+                base,
+                key,
+                batches[index :: len(bases)],
+                clients=max(1, clients // len(bases)),
+                request_seconds=300,
             )
-            delay = await threshold_delay(client, engine, base, key, catcher)
-            print(f"  usage threshold crossed over HTTP -> its email: {delay:.2f} s")
+            for index, base in enumerate(bases)
+        )
+    )
+    return Posted(
+        seconds=time.perf_counter() - begin,
+        latencies=[latency for part in parts for latency in part.latencies],
+        accepted=sum(part.accepted for part in parts),
+        duplicates=sum(part.duplicates for part in parts),
+        rejected=[rejection for part in parts for rejection in part.rejected],
+        failures=[failure for part in parts for failure in part.failures],
+    )
 
 
 if __name__ == "__main__":
@@ -303,4 +374,18 @@ if __name__ == "__main__":
     parser.add_argument("--http-events", type=int, default=100_000)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--sample", type=int, default=10, help="histories fetched")
+    parser.add_argument(
+        "--api-processes",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="`billing api` processes sharing the HTTP load; several: (3) once per value",
+    )
+    parser.add_argument(
+        "--nudge-interval",
+        type=float,
+        nargs="+",
+        default=[1.0],
+        help="USAGE_NUDGE_INTERVAL_SECONDS of the API; several: (3) once per value, same run",
+    )
     asyncio.run(main(parser.parse_args()))

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field, TypeAdapter
 
 from billing.catalog import Meter
 from billing.contracts.subscription import MAX_EVENTS_PER_BATCH, UsageEvent
@@ -39,6 +41,20 @@ def check_event(
 ) -> UsageEvent:
     """Return the event with its timestamp resolved, or raise an `InvalidUsageError` subclass
     saying why (its class is the reason's stable code)."""
+    timestamp = event_time(event, meters=meters, started_at=started_at, now=now)
+    return event if event.timestamp else event.model_copy(update={"timestamp": timestamp})
+
+
+def event_time(
+    event: UsageEvent,
+    *,
+    meters: Mapping[str, Meter],
+    started_at: datetime,
+    now: datetime,
+) -> datetime:
+    """`check_event`'s rules without the copy: the event's timestamp (`now` when it has none),
+    or raise why it can never count. The batch intake's hot path, where copying a model per
+    event cost as much as validating it."""
     if event.meter_id not in meters:
         known = ", ".join(sorted(meters)) or "none"
         raise UnpricedUsageMeterError(
@@ -64,7 +80,7 @@ def check_event(
             f"timestamp {timestamp.isoformat()} is older than the accepted window of "
             f"{MAX_EVENT_AGE.days} days"
         )
-    return event if event.timestamp else event.model_copy(update={"timestamp": timestamp})
+    return timestamp
 
 
 def parse_raw_event(raw: Mapping[str, Any]) -> UsageEvent:
@@ -75,6 +91,26 @@ def parse_raw_event(raw: Mapping[str, Any]) -> UsageEvent:
         return UsageEvent.model_validate(raw)
     except ValidationError as error:
         raise InvalidUsageError(describe_validation_error(error)) from None
+
+
+class IntakeEvent(UsageEvent):
+    """An event of a batch intake (`POST /usage/events`, `billing usage import`): a
+    `UsageEvent` that may name its subscription. The name is taken as given (the intake
+    resolves it) and never serialised onwards: the event is a `UsageEvent` to every reader."""
+
+    subscription_id: Any = Field(default=None, exclude=True)
+
+
+_INTAKE_BATCH: TypeAdapter[list[IntakeEvent | Any]] = TypeAdapter(
+    list[Annotated[IntakeEvent | Any, Field(union_mode="left_to_right")]]
+)
+
+
+def parse_intake_batch(events: Sequence[Any]) -> list[IntakeEvent | Any]:
+    """Every event of an intake batch parsed in one validator call (a call per event cost
+    twice as much); one that does not parse is returned as given, for `parse_raw_event` to say
+    why, alone, so that one bad event never sinks its batch."""
+    return _INTAKE_BATCH.validate_python(events)
 
 
 def parse_raw_batch(events: Sequence[Mapping[str, Any]]) -> list[UsageEvent]:

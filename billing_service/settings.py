@@ -64,6 +64,15 @@ class Settings(BaseSettings):
     replaying evicted histories when they wake (invoice day slowed from 7.5 to 4.7 invoices/s)."""
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
 
+    # API operations
+    usage_nudge_interval_seconds: float = Field(
+        default=1.0, gt=0, alias="USAGE_NUDGE_INTERVAL_SECONDS"
+    )
+    """Least time between two `usage_recorded` nudges of one subscription from one API process.
+    Each nudge is a workflow task and a ledger count on the worker, so with many subscriptions
+    receiving usage the nudges compete with the intake for the same cores: a longer interval
+    trades how fresh `status` and threshold emails are for intake throughput (see README)."""
+
     @model_validator(mode="after")
     def _mode_follows_api_key(self) -> Settings:
         key = self.billing_api_key.get_secret_value() if self.billing_api_key else None

@@ -47,7 +47,7 @@ class ModeResources:
     """`usage_recorded` signals after usage batches commit (sent by the app's lifespan task)."""
 
     def __post_init__(self) -> None:
-        self.nudges = UsageNudges(self.client)
+        self.nudges = UsageNudges(self.client, interval=self.settings.usage_nudge_interval_seconds)
 
     async def client(self) -> Client:
         async with self._lock:

@@ -26,7 +26,7 @@ from billing.errors import (
     SubscriptionEndedError,
     error_code,
 )
-from billing.usage_intake import check_event, parse_raw_event
+from billing.usage_intake import IntakeEvent, event_time, parse_intake_batch, parse_raw_event
 from billing_db import repo_catalog as catalog
 from billing_db import repo_usage
 from billing_db.errors import UnknownSubscriptionError
@@ -71,8 +71,8 @@ def _rejection(index: int, raw: Mapping[str, Any], error: BillingError) -> Usage
     )
 
 
-def _named(raw: Mapping[str, Any], subscription_id: str | None) -> str | None:
-    named = raw.get(SUBSCRIPTION_KEY) or subscription_id
+def _named(given: Any, subscription_id: str | None) -> str | None:
+    named = given or subscription_id
     return named if isinstance(named, str) else None
 
 
@@ -84,13 +84,22 @@ def check_events(
     subscription_id: str | None = None,
 ) -> CheckedBatch:
     """Each event checked alone: its subscription (of those `resolve` finds), then
-    `billing.usage_intake.check_event` and what the ledger can store. `subscription_id` is the
-    batch's, for events that name none."""
+    `billing.usage_intake.event_time` and what the ledger can store. `subscription_id` is the
+    batch's, for events that name none. The batch is parsed in one pass; an event that does not
+    parse is rejected by `parse_raw_event`'s reason, after the checks of its subscription.
+    Valid events keep their timestamp as sent: none means `now` (`commit` stores it so)."""
     batch = CheckedBatch()
-    targets = resolve(sorted({name for raw in events if (name := _named(raw, subscription_id))}))
-    for index, raw in enumerate(events):
+    parsed = parse_intake_batch(events)
+    names = [
+        _named(
+            event.subscription_id if isinstance(event, IntakeEvent) else raw.get(SUBSCRIPTION_KEY),
+            subscription_id,
+        )
+        for raw, event in zip(events, parsed, strict=True)
+    ]
+    targets = resolve(sorted({name for name in names if name}))
+    for index, (raw, event, named) in enumerate(zip(events, parsed, names, strict=True)):
         try:
-            named = _named(raw, subscription_id)
             if named is None:
                 raise MissingSubscriptionError(
                     "subscription_id: give it per event or once for the batch"
@@ -100,21 +109,17 @@ def check_events(
                 raise UnknownSubscriptionError(f"subscription_id: no subscription {named!r}")
             if target.ended:
                 raise SubscriptionEndedError(f"subscription {named!r} has ended")
-            fields = (
-                {key: value for key, value in raw.items() if key != SUBSCRIPTION_KEY}
-                if SUBSCRIPTION_KEY in raw
-                else raw
-            )
-            event = check_event(
-                parse_raw_event(fields),
-                meters=target.meters,
-                started_at=target.started_at,
-                now=now,
-            )
+            if not isinstance(event, UsageEvent):  # raises why it does not parse
+                event = parse_raw_event(
+                    {key: value for key, value in raw.items() if key != SUBSCRIPTION_KEY}
+                )
+            at = event_time(event, meters=target.meters, started_at=target.started_at, now=now)
             repo_usage.check_storable(event, index=index)
         except BillingError as error:
             batch.rejected.append(_rejection(index, raw, error))
             continue
+        if not target.stored and event.timestamp is None:  # signalled onwards as checked
+            event = event.model_copy(update={"timestamp": at})
         batch.valid.append((target, event))
     return batch
 
