@@ -92,6 +92,15 @@ def publish_search_attributes(state: SubscriptionState) -> None:
     workflow.upsert_search_attributes(updates)
 
 
+def search_attributes_current(state: SubscriptionState) -> bool:
+    """Whether the run started with the search attributes `state` calls for (carried by a
+    continue-as-new that set them), so it need not upsert them."""
+    started_with = workflow.info().typed_search_attributes
+    wanted = _search_attribute_values(state)
+    stale_next_invoice = state.canceled and started_with.get(sa.NEXT_INVOICE_AT) is not None
+    return not stale_next_invoice and all(started_with.get(p.key) == p.value for p in wanted)
+
+
 def carried_search_attributes(state: SubscriptionState) -> TypedSearchAttributes:
     """The search attributes the next run starts with (set by continue-as-new, so that run
     needs no upsert of its own)."""

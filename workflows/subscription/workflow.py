@@ -51,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
         describe,
         period_label,
         publish_search_attributes,
+        search_attributes_current,
         status_view,
     )
 
@@ -113,8 +114,8 @@ class SubscriptionWorkflow:
         for raw in self._raw_before_ready:
             accept_raw(state, self._intake, raw)
         self._raw_before_ready.clear()
-        if not lean or workflow.info().continued_run_id is None:
-            publish_search_attributes(state)  # lean runs inherit them from continue-as-new
+        if not lean or not search_attributes_current(state):
+            publish_search_attributes(state)  # lean runs usually inherit them: see _continue_as_new
 
         while True:
             closing_at = await self._wait_for_invoice_day(chores)
